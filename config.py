@@ -1,0 +1,115 @@
+"""Configuration classes, read from environment variables.
+
+`create_app()` picks one by `PORTAL_ENV` (development, testing, production);
+production has no fallback for secrets, so a missing one stops start-up.
+"""
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("PORTAL_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _instance_secret_key() -> str:
+    """Development only: a random key generated once and kept under instance/."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = INSTANCE_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class Config:
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_NAME = "session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session it is bound to
+    MAX_CONTENT_LENGTH = 1024 * 1024
+
+    BOOTSTRAP_SERVE_LOCAL = True
+
+    # Rate limits per client address (Flask-Limiter). Redis when set, else memory.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "30 per minute")
+    # Failed sign-ins from one address, whatever account they name.
+    RATELIMIT_LOGIN_FAILURES = os.environ.get("RATELIMIT_LOGIN_FAILURES", "50 per 15 minutes")
+
+    # Account lockout: after this many consecutive failures the account is locked
+    # for LOCKOUT_BASE_MINUTES, doubling with each further lock up to the maximum.
+    LOCKOUT_THRESHOLD = _env_int("LOCKOUT_THRESHOLD", 10)
+    if not 1 <= LOCKOUT_THRESHOLD <= 100:
+        raise RuntimeError("LOCKOUT_THRESHOLD must be between 1 and 100 (DESIGN.md §6.3)")
+    LOCKOUT_BASE_MINUTES = _env_int("LOCKOUT_BASE_MINUTES", 15)
+    LOCKOUT_MAX_MINUTES = _env_int("LOCKOUT_MAX_MINUTES", 24 * 60)
+
+    # Server-side session record: sign-in is required again after this, whatever the activity.
+    SESSION_ABSOLUTE_HOURS = _env_int("SESSION_ABSOLUTE_HOURS", 12)
+
+    # Argon2id parameters (argon2-cffi); RFC 9106 second recommended option.
+    ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
+    ARGON2_MEMORY_COST = _env_int("ARGON2_MEMORY_COST", 64 * 1024)
+    ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 4)
+
+    # Number of reverse proxies in front of the portal whose X-Forwarded-* to trust.
+    TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
+    PAGE_SIZE = 50
+
+
+class DevelopmentConfig(Config):
+    SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret_key()
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = secrets.token_hex(32)  # new for every test run
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    RATELIMIT_STORAGE_URI = "memory://"
+    # Cheap hashing keeps the suite fast; production keeps the strong defaults above.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8
+    ARGON2_PARALLELISM = 1
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_NAME = "__Host-session"
+    SESSION_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+    def __init__(self) -> None:
+        missing = [n for n in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(n)]
+        if missing:
+            raise RuntimeError(
+                "Production configuration needs these environment variables: " + ", ".join(missing)
+            )
+        self.SECRET_KEY = os.environ["SECRET_KEY"]
+        self.SQLALCHEMY_DATABASE_URI = os.environ["DATABASE_URL"]
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None = None):
+    name = name or os.environ.get("PORTAL_ENV", "development")
+    try:
+        return CONFIGS[name]()
+    except KeyError:
+        raise RuntimeError(f"PORTAL_ENV must be one of {', '.join(CONFIGS)}, not {name!r}") from None

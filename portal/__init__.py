@@ -1,0 +1,86 @@
+"""Back Office portal: the application factory."""
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import load_config
+
+
+def create_app(config=None) -> Flask:
+    """Build the app; `config` is a config name, object or class (default: PORTAL_ENV)."""
+    app = Flask(__name__, template_folder="../templates", instance_relative_config=False)
+    app.config.from_object(load_config(config) if config is None or isinstance(config, str) else config)
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from portal.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True)
+    limiter.init_app(app)  # before CSRF, so that a flood is refused before any other work
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to open this page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # the server-side session record does this job
+
+    from portal.models import Employee
+
+    @login_manager.user_loader
+    def load_employee(session_token: str):
+        return db.session.scalar(
+            db.select(Employee).where(Employee.session_token == session_token, Employee.active.is_(True))
+        )
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.account import bp as account_bp
+    from portal.audit import bp as audit_bp
+    from portal.auth import bp as auth_bp
+    from portal.employees import bp as employees_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(employees_bp)
+    app.register_blueprint(audit_bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from portal.security.headers import add_security_headers
+    from portal.security.session_guard import guard_request
+
+    app.before_request(guard_request)
+    app.after_request(add_security_headers)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from portal.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from portal.cli import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from portal.models import StatusLevel
+    from portal.security.permissions import can
+
+    app.jinja_env.globals.update(can=can, StatusLevel=StatusLevel)

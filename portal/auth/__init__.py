@@ -1,0 +1,6 @@
+"""Sign-in, sign-out and the first-administrator setup page."""
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from portal.auth import views  # noqa: E402,F401  (routes register on bp)

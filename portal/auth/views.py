@@ -1,0 +1,67 @@
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal.auth import bp
+from portal.auth.forms import LoginForm, SetupForm
+from portal.extensions import limiter
+from portal.models import StatusLevel
+from portal.security.session_guard import begin_session, end_current_session
+from portal.security.urls import safe_next
+from portal.services.employees import EmployeeData, EmployeeRuleError, create_employee
+from portal.services.setup import consume_setup_token, setup_token_valid
+
+
+def _failed_signin(response) -> bool:
+    """A failed sign-in re-renders the form (200); a success redirects."""
+    return response.status_code == 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"], scope="login")
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_FAILURES"], methods=["POST"],
+               deduct_when=_failed_signin, scope="login-failures")
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        begin_session(form.employee)
+        return redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    end_current_session("signed out")
+    flash("You have logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+@login_required
+def home():
+    return render_template("auth/home.html")
+
+
+@bp.route("/setup/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per minute")
+def setup(token: str):
+    if not setup_token_valid(token):
+        abort(404)
+    form = SetupForm()
+    if form.validate_on_submit():
+        data = EmployeeData(
+            username=form.username.data,
+            full_name=form.full_name.data,
+            email=form.email.data or None,
+            status_level=StatusLevel.ADMINISTRATOR,
+        )
+        try:
+            create_employee(data, form.password.data, actor=None)
+        except EmployeeRuleError as error:
+            form[error.field].errors.append(error.message)
+        else:
+            consume_setup_token()
+            flash("The administrator has been created. Log in to continue.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/setup.html", form=form)

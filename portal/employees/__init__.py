@@ -1,0 +1,6 @@
+"""Employee maintenance (File Maintenance › Employee maintenance), administrators only."""
+from flask import Blueprint
+
+bp = Blueprint("employees", __name__, url_prefix="/employees")
+
+from portal.employees import views  # noqa: E402,F401

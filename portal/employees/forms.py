@@ -1,0 +1,55 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+
+from portal.forms import InternationalPhone, new_password_fields
+
+STATUS_CHOICES = [SelectChoice(n, f"{n} – {'administrator' if n == 9 else 'manager' if n >= 5 else 'staff'}")
+                  for n in range(1, 10)]
+
+
+class EmployeeForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[DataRequired(), Length(max=64),
+                    Regexp(r"^[A-Za-z0-9._@-]+$", message="Use letters, digits and . _ @ - only.")],
+    )
+    full_name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField("Email", validators=[Optional(), Email(message="Enter a valid email address."),
+                                            Length(max=254)])
+    mobile_phone = StringField("Mobile phone", validators=[Optional(), Length(max=32), InternationalPhone()],
+                               description="International format, for example +44 7700 900123.")
+    status_level = SelectField("Status level", choices=STATUS_CHOICES, coerce=int, default=1)
+    active = BooleanField("Active", default=True)
+    submit = SubmitField("Save")
+
+    def employee_values(self) -> dict:
+        return {
+            "username": self.username.data.strip(),
+            "full_name": self.full_name.data.strip(),
+            "email": (self.email.data or "").strip().lower() or None,
+            "mobile_phone": self.mobile_phone.data or None,
+            "status_level": self.status_level.data,
+            "active": self.active.data,
+        }
+
+
+class NewEmployeeForm(EmployeeForm):
+    password, confirm = new_password_fields()
+    submit = SubmitField("Create employee")
+
+
+class SetPasswordForm(FlaskForm):
+    password, confirm = new_password_fields(username_field=None)
+    submit = SubmitField("Set password")
+
+    def __init__(self, employee, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.employee = employee
+
+
+class SearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = StringField("Search", validators=[Optional(), Length(max=100)])

@@ -1,0 +1,81 @@
+"""Employees: the people who sign in to the back office."""
+import secrets
+from datetime import datetime
+from enum import IntEnum
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column, validates
+
+from portal.clock import utcnow
+from portal.extensions import db
+
+
+class StatusLevel(IntEnum):
+    """Status levels of DESIGN.md §3: 1–4 staff, 5–8 managers, 9 administrators."""
+
+    STAFF = 1
+    MANAGER = 5
+    ADMINISTRATOR = 9
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Employee(UserMixin, db.Model):
+    __tablename__ = "employee"
+    __table_args__ = (
+        CheckConstraint("status_level BETWEEN 1 AND 9", name="status_level_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    # Lower-cased username: the unique key, so "Anna" and "anna" cannot both exist.
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(120), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    mobile_phone: Mapped[str | None] = mapped_column(String(20))
+    status_level: Mapped[int] = mapped_column(default=1)
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # Flask-Login identifier in place of the primary key; rotating it ends every session.
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    lockout_count: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    password_changed_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+
+    @validates("username")
+    def _keep_username_key(self, _key: str, value: str) -> str:
+        self.username_key = value.strip().lower()
+        return value.strip()
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.status_level >= StatusLevel.ADMINISTRATOR
+
+    def has_status(self, minimum: int) -> bool:
+        return self.status_level >= minimum
+
+    def rotate_session_token(self) -> None:
+        """Invalidate every session signed in with the current token."""
+        self.session_token = new_session_token()
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+    def __repr__(self) -> str:
+        return f"<Employee {self.username}>"

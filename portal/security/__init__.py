@@ -1,0 +1,1 @@
+"""Cross-cutting security rules shared by every blueprint."""

@@ -1,0 +1,93 @@
+"""Server-side session records and the guard every authenticated request passes.
+
+The Flask session (a signed cookie) holds only the employee's rotating
+session token (Flask-Login) and the id of a `UserSession` row. The row is the
+source of truth: ended or too old means signed out, whatever the cookie says.
+"""
+from datetime import timedelta
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.models import Employee, UserSession
+from portal.security.audit import record_event
+from portal.security.client import client_address, user_agent
+from portal.security.signin import register_success
+
+# Last-seen is written at most this often per session (DESIGN.md §7).
+ACTIVITY_WRITE_INTERVAL = timedelta(minutes=1)
+SESSION_ID_KEY = "sid"
+
+
+def begin_session(employee: Employee) -> UserSession:
+    """Sign the employee in with a fresh session: old cookie content and id are discarded."""
+    session.clear()
+    record = UserSession(employee_id=employee.id, client_address=client_address(), user_agent=user_agent())
+    db.session.add(record)
+    register_success(employee)
+    record_event("signin.succeeded", actor=employee, subject=employee)
+    db.session.commit()
+    login_user(employee)
+    session[SESSION_ID_KEY] = record.id
+    session.permanent = True
+    return record
+
+
+def current_session_record() -> UserSession | None:
+    sid = session.get(SESSION_ID_KEY)
+    return db.session.get(UserSession, sid) if sid else None
+
+
+def end_current_session(reason: str) -> None:
+    record = current_session_record()
+    employee = current_user if current_user.is_authenticated else None
+    if record is not None and not record.is_ended:
+        record.end(reason, utcnow())
+        record_event("signout" if reason == "signed out" else "session.ended",
+                     actor=employee, subject=employee, details={"reason": reason})
+        db.session.commit()
+    logout_user()
+    session.clear()
+
+
+def end_all_sessions(employee: Employee, reason: str, keep: UserSession | None = None) -> int:
+    """End the employee's open sessions except `keep`; the caller commits. Returns how many."""
+    now = utcnow()
+    query = db.select(UserSession).where(
+        UserSession.employee_id == employee.id, UserSession.ended_at.is_(None)
+    )
+    ended = 0
+    for record in db.session.scalars(query):
+        if keep is None or record.id != keep.id:
+            record.end(reason, now)
+            ended += 1
+    return ended
+
+
+def is_valid(record: UserSession | None, employee: Employee) -> bool:
+    if record is None or record.is_ended or record.employee_id != employee.id:
+        return False
+    absolute = timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
+    return utcnow() - record.created_at < absolute
+
+
+def guard_request():
+    """before_request: refuse a signed-in request whose server-side session is no longer valid."""
+    if request.endpoint in (None, "static", "bootstrap.static") or not current_user.is_authenticated:
+        return None
+    record = current_session_record()
+    if not is_valid(record, current_user):
+        if record is not None and not record.is_ended:
+            record.end("expired", utcnow())
+            db.session.commit()
+        logout_user()
+        session.clear()
+        flash("Your session has ended. Please log in again.", "warning")
+        return redirect(url_for("auth.login"))
+    now = utcnow()
+    if now - record.last_seen_at >= ACTIVITY_WRITE_INTERVAL:
+        record.last_seen_at = now
+        db.session.commit()
+    return None

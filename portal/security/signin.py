@@ -1,0 +1,90 @@
+"""The password step of sign-in: credential check, failure counting and lockout.
+
+Every refusal looks the same to the caller (`None`): unknown user, wrong
+password, inactive and locked accounts cannot be told apart from outside, and
+an unknown user costs the same hashing time as a known one.
+"""
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import update
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.models import Employee
+from portal.security.audit import record_event
+from portal.security.passwords import (
+    burn_verification_time,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+
+
+def find_employee(username: str) -> Employee | None:
+    key = (username or "").strip().lower()
+    if not key:
+        return None
+    return db.session.scalar(db.select(Employee).where(Employee.username_key == key))
+
+
+def lock_period(lockout_count: int) -> timedelta:
+    """The n-th lock lasts the base period doubled n-1 times, up to the maximum."""
+    cfg = current_app.config
+    minutes = cfg["LOCKOUT_BASE_MINUTES"] * 2 ** min(max(lockout_count - 1, 0), 16)
+    return timedelta(minutes=min(minutes, cfg["LOCKOUT_MAX_MINUTES"]))
+
+
+def authenticate(username: str, password: str) -> Employee | None:
+    """Return the employee when the password step passes, else None (after counting the failure)."""
+    now = utcnow()
+    employee = find_employee(username)
+    if employee is None:
+        burn_verification_time(password)
+        record_event("signin.failed", details={"username": (username or "")[:64], "reason": "unknown user"})
+        db.session.commit()
+        return None
+
+    password_ok = verify_password(employee.password_hash, password)
+    if employee.is_locked(now):
+        reason = "account locked"
+    elif not employee.active:
+        reason = "inactive"
+    elif not password_ok:
+        reason = "wrong password"
+        register_failure(employee, now)
+    else:
+        if needs_rehash(employee.password_hash):
+            employee.password_hash = hash_password(password)
+        return employee
+    record_event("signin.failed", subject=employee, details={"reason": reason})
+    db.session.commit()
+    return None
+
+
+def register_failure(employee: Employee, now: datetime) -> None:
+    """Count one failure atomically (several workers may count at once); lock at the threshold."""
+    db.session.execute(
+        update(Employee)
+        .where(Employee.id == employee.id)
+        .values(failed_login_count=Employee.failed_login_count + 1)
+    )
+    db.session.refresh(employee, ["failed_login_count"])
+    if employee.failed_login_count >= current_app.config["LOCKOUT_THRESHOLD"]:
+        employee.lockout_count += 1
+        employee.failed_login_count = 0
+        employee.locked_until = now + lock_period(employee.lockout_count)
+        record_event(
+            "account.locked",
+            subject=employee,
+            details={"until": employee.locked_until.isoformat(timespec="seconds"),
+                     "lock_number": employee.lockout_count},
+        )
+
+
+def register_success(employee: Employee) -> None:
+    """Only a successful sign-in clears the failure count and the lock history."""
+    employee.failed_login_count = 0
+    employee.lockout_count = 0
+    employee.locked_until = None
+    employee.last_login_at = utcnow()

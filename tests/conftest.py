@@ -1,0 +1,143 @@
+"""Fixtures: one app and database per test run, emptied between tests.
+
+The suite runs on SQLite (a temporary file) by default and on PostgreSQL when
+TEST_DATABASE_URL is set; then a fresh database is created for this run and
+dropped at the end, so runs never see each other's rows.
+"""
+import os
+import re
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from portal import clock, create_app
+from portal.extensions import db as _db
+from portal.extensions import limiter
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class RequestContextClient(FlaskClient):
+    """Each request gets its own application context, `g` and database session, as in
+    production, instead of reusing the context the test itself holds open."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+def _fresh_postgres_database(base_url: str):
+    """Create a uniquely named database next to the one in base_url; return its URL and a dropper."""
+    url = sa.make_url(base_url)
+    name = f"portal_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base and base.startswith("postgresql"):
+        url, drop = _fresh_postgres_database(base)
+        yield url
+        drop()
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    from config import TestingConfig
+
+    class SuiteConfig(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = database_url
+
+    app = create_app(SuiteConfig)
+    app.test_client_class = RequestContextClient
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(app):
+    """Each test starts with empty tables, fresh rate-limit counters and the real clock."""
+    ctx = app.app_context()
+    ctx.push()
+    yield
+    _db.session.rollback()
+    _db.session.remove()
+    with _db.engine.begin() as conn:
+        for table in reversed(_db.metadata.sorted_tables):
+            conn.execute(table.delete())
+    limiter.reset()
+    clock.unfreeze()
+    ctx.pop()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def frozen_clock():
+    """Freeze time now; tests move it with `frozen_clock.advance(timedelta(...))`."""
+    clock.freeze()
+    yield clock
+
+
+def csrf_token(client, url: str) -> str:
+    """Read the CSRF token from the form on `url`, as a browser would."""
+    response = client.get(url)
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token in the page at {url} (status {response.status_code})"
+    return match.group(1)
+
+
+def post_form(client, url: str, data: dict, form_url: str | None = None, **kwargs):
+    """POST a form with the CSRF token taken from the page that shows it."""
+    token = csrf_token(client, form_url or url)
+    return client.post(url, data={"csrf_token": token, **data}, **kwargs)
+
+
+def log_in(client, username: str, password: str = "correct horse battery", **kwargs):
+    return post_form(client, "/login", {"username": username, "password": password}, **kwargs)
+
+
+@pytest.fixture
+def make_employee(db):
+    """Factory fixture: make_employee(username=..., status_level=..., password=...)."""
+    from tests.factories import EmployeeFactory
+
+    return EmployeeFactory
+
+
+@pytest.fixture
+def admin(make_employee):
+    return make_employee(username="admin", full_name="Ada Admin", status_level=9)
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    response = log_in(client, "admin")
+    assert response.status_code == 302
+    return client
