@@ -1,0 +1,57 @@
+"""Walk every route: a new route cannot forget its guard (DESIGN.md §10)."""
+from tests.conftest import csrf_token, log_in
+
+PUBLIC_ENDPOINTS = {"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup"}
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        url = rule.rule
+        for arg in rule.arguments:
+            converter = rule._converters[arg].__class__.__name__
+            url = url.replace(f"<int:{arg}>", "1").replace(f"<{arg}>", "1" if converter == "IntegerConverter" else "x")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, url
+
+
+def _request(client, method, url, token_page="/login"):
+    """GET, or any other method with a valid CSRF token, so that only the guard can refuse."""
+    if method == "GET":
+        return client.get(url)
+    return client.open(url, method=method, data={"csrf_token": csrf_token(client, token_page)})
+
+
+def test_route_list_is_not_empty(app):
+    assert len(list(_routes(app))) >= 8
+
+
+def test_every_private_route_refuses_an_anonymous_visitor(app, client):
+    for endpoint, method, url in _routes(app):
+        response = _request(client, method, url)
+        assert response.status_code == 302, f"{method} {url} ({endpoint}) answered {response.status_code}"
+        assert response.headers["Location"].startswith("/login"), endpoint
+
+
+def test_every_status_restricted_route_refuses_a_too_low_status(app, client, make_employee):
+    make_employee(username="cashier", status_level=1)
+    log_in(client, "cashier")
+    restricted = 0
+    for endpoint, method, url in _routes(app):
+        required = getattr(app.view_functions[endpoint], "required_status", None)
+        if required is None:
+            continue
+        restricted += 1
+        assert _request(client, method, url, "/").status_code == 403, f"{method} {url} ({endpoint})"
+    assert restricted >= 5
+
+
+def test_every_route_is_either_public_signed_in_or_status_restricted(app):
+    """A view must say who may open it: a status level, or the signed-in list below."""
+    signed_in_only = {"auth.home", "account.profile"}
+    for endpoint, _method, _url in _routes(app):
+        view = app.view_functions[endpoint]
+        assert endpoint in signed_in_only or hasattr(view, "required_status"), (
+            f"{endpoint} declares no status level; use require_status() or list it here on purpose"
+        )

@@ -1,0 +1,107 @@
+"""The security baseline every response carries, and bad input that must not hurt."""
+import pytest
+
+from config import ProductionConfig, TestingConfig
+from portal import create_app
+from tests.conftest import csrf_token, log_in, post_form
+
+
+def test_security_headers_on_pages(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in response.headers  # plain HTTP here
+
+
+def test_hsts_when_served_over_https(client):
+    response = client.get("/login", base_url="https://localhost")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_pages_have_no_inline_script(client, admin_client):
+    for url in ("/", "/employees/", "/employees/new", "/audit/", "/account/"):
+        html = admin_client.get(url).get_data(as_text=True)
+        assert "<script>" not in html and " onclick=" not in html and "style=" not in html, url
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, make_employee):
+    make_employee(username="ann")
+    response = log_in(client, "ann")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(client, admin_client, db):
+    from portal.models import Employee
+
+    response = admin_client.post("/employees/new", data={
+        "username": "intruder", "full_name": "In Truder", "status_level": "9", "active": "y",
+        "password": "a long enough password", "confirm": "a long enough password"})
+    assert response.status_code == 400
+    assert "The form had expired" in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(Employee).where(Employee.username_key == "intruder")) is None
+
+
+def test_login_with_a_json_body_is_refused(client, make_employee):
+    make_employee(username="ben")
+    response = client.post("/login", json={"username": "ben", "password": "correct horse battery"})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302
+
+
+def test_over_long_login_fields_are_field_errors(client):
+    response = post_form(client, "/login", {"username": "u" * 5000, "password": "p" * 5000})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Field cannot be longer than 64 characters." in html
+
+
+def test_oversized_request_body_is_413_not_500(client):
+    token = csrf_token(client, "/login")
+    response = client.post("/login", data={"csrf_token": token, "username": "x", "password": "y" * (2 * 1024 * 1024)})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("url", ["/employees/999999", "/employees/abc", "/no/such/page", "/setup/not-a-token"])
+def test_unknown_urls_and_ids_are_404(admin_client, url):
+    response = admin_client.get(url)
+    assert response.status_code == 404
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_unexpected_error_shows_a_page_without_a_stack_trace():
+    class Config(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    app = create_app(Config)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internal detail")
+
+    response = app.test_client().get("/boom")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in html
+    assert "secret internal detail" not in html and "Traceback" not in html
+
+
+def test_production_needs_its_secrets(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://x@localhost/x")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        ProductionConfig()
+
+
+def test_production_cookie_is_host_prefixed_and_secure(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "k" * 64)
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    config = ProductionConfig()
+    assert config.SESSION_COOKIE_NAME == "__Host-session" and config.SESSION_COOKIE_SECURE
+    app = create_app(config)
+    assert app.debug is False
