@@ -25,3 +25,22 @@ def test_saving_the_same_value_writes_nothing(db, admin):
 def test_unknown_setting_is_an_error():
     with pytest.raises(KeyError):
         settings.get("no.such.setting")
+
+
+def test_a_change_saved_by_another_worker_applies_on_the_next_request(app, db, admin):
+    """Two app instances on one database stand in for two worker processes."""
+    from config import TestingConfig
+    from portal import create_app
+
+    settings.register("test.shared", "old")
+    class OtherWorker(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
+
+    other_worker = create_app(OtherWorker)
+    # each request gets a fresh app context and `g`, as in production
+    with app.app_context(), app.test_request_context():
+        assert settings.get("test.shared") == "old"
+    with other_worker.app_context():
+        settings.save({"test.shared": "new"})
+    with app.app_context(), app.test_request_context():
+        assert settings.get("test.shared") == "new"
