@@ -3,6 +3,7 @@
 `create_app()` picks one by `PORTAL_ENV` (development, testing, production);
 production has no fallback for secrets, so a missing one stops start-up.
 """
+import base64
 import os
 import secrets
 from datetime import timedelta
@@ -16,14 +17,18 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def _instance_secret_key() -> str:
-    """Development only: a random key generated once and kept under instance/."""
+def _instance_file(name: str, make) -> str:
+    """Development only: a random value generated once and kept under instance/."""
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    key_file = INSTANCE_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    path = INSTANCE_DIR / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 class Config:
@@ -71,12 +76,17 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_secret_key()
+    def __init__(self) -> None:
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_file("secret_key", lambda: secrets.token_hex(32))
+        self.MFA_ENCRYPTION_KEYS = os.environ.get("MFA_ENCRYPTION_KEYS") or _instance_file(
+            "mfa_encryption_key", _fernet_key
+        )
 
 
 class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = secrets.token_hex(32)  # new for every test run
+    MFA_ENCRYPTION_KEYS = _fernet_key()
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     RATELIMIT_STORAGE_URI = "memory://"
     # Cheap hashing keeps the suite fast; production keeps the strong defaults above.
@@ -91,13 +101,14 @@ class ProductionConfig(Config):
     PREFERRED_URL_SCHEME = "https"
 
     def __init__(self) -> None:
-        missing = [n for n in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(n)]
+        missing = [n for n in ("SECRET_KEY", "DATABASE_URL", "MFA_ENCRYPTION_KEYS") if not os.environ.get(n)]
         if missing:
             raise RuntimeError(
                 "Production configuration needs these environment variables: " + ", ".join(missing)
             )
         self.SECRET_KEY = os.environ["SECRET_KEY"]
         self.SQLALCHEMY_DATABASE_URI = os.environ["DATABASE_URL"]
+        self.MFA_ENCRYPTION_KEYS = os.environ["MFA_ENCRYPTION_KEYS"]
 
 
 CONFIGS = {

@@ -1,11 +1,13 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
 from portal.forms import new_password_fields
 from portal.security.signin import authenticate
 
 FAILED_SIGNIN = "The username or password is incorrect."
+# One message for a wrong, reused or expired code (DESIGN.md §6.2).
+FAILED_CODE = "That code is not valid. Check the code and try again."
 
 
 class LoginForm(FlaskForm):
@@ -24,6 +26,27 @@ class LoginForm(FlaskForm):
             self.form_errors.append(FAILED_SIGNIN)
             return False
         return True
+
+
+class CodeForm(FlaskForm):
+    """The second step: a code for the chosen method. Empty codes are counted too, so no DataRequired."""
+
+    method = HiddenField(default="totp")
+    code = StringField("One-time password", validators=[Length(max=32)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField("Verify")
+
+
+class ActivateForm(FlaskForm):
+    code = StringField("Code from the app", validators=[InputRequired(), Length(max=16)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField("Activate")
+
+
+class SavedCodesForm(FlaskForm):
+    saved = BooleanField("I have saved my recovery codes", validators=[DataRequired(
+        message="Confirm that you have saved the codes; they are shown only once.")])
+    submit = SubmitField("Continue")
 
 
 class SetupForm(FlaskForm):

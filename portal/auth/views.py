@@ -4,7 +4,9 @@ from flask_login import current_user, login_required
 from portal.auth import bp
 from portal.auth.forms import LoginForm, SetupForm
 from portal.extensions import limiter
+from portal.mfa import service as mfa
 from portal.models import StatusLevel
+from portal.security.pending import begin_pending
 from portal.security.session_guard import begin_session, end_current_session
 from portal.security.urls import safe_next
 from portal.services.employees import EmployeeData, EmployeeRuleError, create_employee
@@ -25,14 +27,18 @@ def login():
         return redirect(url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
+        next_url = safe_next(request.args.get("next"))
+        if mfa.status(form.employee).second_step:
+            begin_pending(form.employee, next_url)
+            return redirect(url_for("auth.second_step"))
         begin_session(form.employee)
-        return redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
+        return redirect(next_url or url_for("auth.home"))
     return render_template("auth/login.html", form=form)
 
 
 @bp.post("/logout")
 def logout():
-    end_current_session("signed out")
+    end_current_session("signed out")  # also abandons a pending second step
     flash("You have logged out.", "info")
     return redirect(url_for("auth.login"))
 

@@ -46,6 +46,13 @@ class Employee(UserMixin, db.Model):
     lockout_count: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
 
+    # One failure counter for every second factor (DESIGN.md §6.3), apart from the password's.
+    mfa_failed_count: Mapped[int] = mapped_column(default=0)
+    mfa_lockout_count: Mapped[int] = mapped_column(default=0)
+    mfa_locked_until: Mapped[datetime | None]
+    mfa_last_failure_at: Mapped[datetime | None]
+    mfa_last_failure_address: Mapped[str | None] = mapped_column(String(45))
+
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     password_changed_at: Mapped[datetime | None]
@@ -76,6 +83,9 @@ class Employee(UserMixin, db.Model):
 
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
+
+    def is_second_step_locked(self, now: datetime) -> bool:
+        return self.mfa_locked_until is not None and self.mfa_locked_until > now
 
     def __repr__(self) -> str:
         return f"<Employee {self.username}>"

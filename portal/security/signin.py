@@ -7,11 +7,11 @@ an unknown user costs the same hashing time as a known one.
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
 
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee
+from portal.security import lockout
 from portal.security.audit import record_event
 from portal.security.passwords import (
     burn_verification_time,
@@ -28,11 +28,9 @@ def find_employee(username: str) -> Employee | None:
     return db.session.scalar(db.select(Employee).where(Employee.username_key == key))
 
 
-def lock_period(lockout_count: int) -> timedelta:
-    """The n-th lock lasts the base period doubled n-1 times, up to the maximum."""
+def lock_period(lock_number: int) -> timedelta:
     cfg = current_app.config
-    minutes = cfg["LOCKOUT_BASE_MINUTES"] * 2 ** min(max(lockout_count - 1, 0), 16)
-    return timedelta(minutes=min(minutes, cfg["LOCKOUT_MAX_MINUTES"]))
+    return lockout.lock_period(lock_number, cfg["LOCKOUT_BASE_MINUTES"], cfg["LOCKOUT_MAX_MINUTES"])
 
 
 def authenticate(username: str, password: str) -> Employee | None:
@@ -63,17 +61,9 @@ def authenticate(username: str, password: str) -> Employee | None:
 
 
 def register_failure(employee: Employee, now: datetime) -> None:
-    """Count one failure atomically (several workers may count at once); lock at the threshold."""
-    db.session.execute(
-        update(Employee)
-        .where(Employee.id == employee.id)
-        .values(failed_login_count=Employee.failed_login_count + 1)
-    )
-    db.session.refresh(employee, ["failed_login_count"])
-    if employee.failed_login_count >= current_app.config["LOCKOUT_THRESHOLD"]:
-        employee.lockout_count += 1
-        employee.failed_login_count = 0
-        employee.locked_until = now + lock_period(employee.lockout_count)
+    cfg = current_app.config
+    if lockout.register_failure(employee, lockout.PASSWORD, now, cfg["LOCKOUT_THRESHOLD"],
+                                cfg["LOCKOUT_BASE_MINUTES"], cfg["LOCKOUT_MAX_MINUTES"]):
         record_event(
             "account.locked",
             subject=employee,
@@ -84,7 +74,5 @@ def register_failure(employee: Employee, now: datetime) -> None:
 
 def register_success(employee: Employee) -> None:
     """Only a successful sign-in clears the failure count and the lock history."""
-    employee.failed_login_count = 0
-    employee.lockout_count = 0
-    employee.locked_until = None
+    lockout.clear(employee, lockout.PASSWORD)
     employee.last_login_at = utcnow()

@@ -1,4 +1,6 @@
 """Walk every route: a new route cannot forget its guard (DESIGN.md §10)."""
+from portal import settings
+from portal.security.pending import SECOND_STEP_ENDPOINTS
 from tests.conftest import csrf_token, log_in
 
 PUBLIC_ENDPOINTS = {"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup"}
@@ -49,9 +51,30 @@ def test_every_status_restricted_route_refuses_a_too_low_status(app, client, mak
 
 def test_every_route_is_either_public_signed_in_or_status_restricted(app):
     """A view must say who may open it: a status level, or the signed-in list below."""
-    signed_in_only = {"auth.home", "account.profile"}
+    signed_in_only = {"auth.home", "account.profile"} | SECOND_STEP_ENDPOINTS
     for endpoint, _method, _url in _routes(app):
         view = app.view_functions[endpoint]
         assert endpoint in signed_in_only or hasattr(view, "required_status"), (
             f"{endpoint} declares no status level; use require_status() or list it here on purpose"
         )
+
+
+def test_a_pending_visitor_reaches_nothing_but_the_second_step(app, client, make_employee):
+    make_employee(username="halfway", status_level=9)
+    settings.save({"mfa.status": True})
+    response = log_in(client, "halfway")
+    assert response.headers["Location"] == "/login/verify"
+    token = csrf_token(client, "/login/verify")
+    checked = 0
+    for endpoint, method, url in _routes(app):
+        if endpoint in SECOND_STEP_ENDPOINTS:
+            continue
+        checked += 1
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.open(url, method=method, data={"csrf_token": token})
+        assert response.status_code == 302, f"{method} {url} ({endpoint}) answered {response.status_code}"
+        assert response.headers["Location"] == "/login/verify", endpoint
+    assert checked >= 8
+    assert client.get("/login").headers["Location"] == "/login/verify"

@@ -91,16 +91,19 @@ def test_unexpected_error_shows_a_page_without_a_stack_trace():
     assert "secret internal detail" not in html and "Traceback" not in html
 
 
-def test_production_needs_its_secrets(monkeypatch):
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://x@localhost/x")
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "MFA_ENCRYPTION_KEYS"])
+def test_production_needs_its_secrets(monkeypatch, missing):
+    for name in ("SECRET_KEY", "DATABASE_URL", "MFA_ENCRYPTION_KEYS"):
+        monkeypatch.setenv(name, "set")
+    monkeypatch.delenv(missing)
+    with pytest.raises(RuntimeError, match=missing):
         ProductionConfig()
 
 
 def test_production_cookie_is_host_prefixed_and_secure(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "k" * 64)
     monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    monkeypatch.setenv("MFA_ENCRYPTION_KEYS", "x")
     config = ProductionConfig()
     assert config.SESSION_COOKIE_NAME == "__Host-session" and config.SESSION_COOKIE_SECURE
     app = create_app(config)

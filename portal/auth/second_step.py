@@ -1,0 +1,110 @@
+"""The one-time-password screen after the password: verify, Skip, Signup for MFA."""
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from portal.auth import bp
+from portal.auth.forms import FAILED_CODE, ActivateForm, CodeForm, SavedCodesForm
+from portal.extensions import limiter
+from portal.mfa import service as mfa
+from portal.security.audit import record_event
+from portal.security.client import client_address
+from portal.security.pending import pending_employee, pending_mark, pending_next, touch_pending
+from portal.security.session_guard import begin_session
+
+SECOND_STEP_LIMIT = "30 per minute"
+
+
+def _employee():
+    return pending_employee() or abort(redirect(url_for("auth.login")))
+
+
+def _finish_sign_in(employee, message: str | None = None, category: str = "info"):
+    next_url = pending_next()
+    begin_session(employee)  # clears the cookie, so the message is flashed after it
+    if message:
+        flash(message, category)
+    return redirect(next_url or url_for("auth.home"))
+
+
+def _render(employee, form=None, enrolment=None, activate_form=None, codes=None, saved_form=None, status=200):
+    method = request.values.get("method", "totp")
+    form = form or CodeForm(method=method)
+    form.code.label.text = mfa.METHODS.get(form.method.data, mfa.METHODS["totp"]).field_label
+    return render_template(
+        "auth/second_step.html", employee=employee, status=mfa.status(employee), form=form,
+        methods=mfa.methods_for(employee), enrolment=enrolment, activate_form=activate_form,
+        codes=codes, saved_form=saved_form,
+    ), status
+
+
+def _recovery_notice(left: int | None) -> tuple[str | None, str]:
+    if left is None:
+        return None, "info"
+    message = f"Recovery code accepted. {left} recovery codes remain."
+    if left <= mfa.LOW_RECOVERY_CODES:
+        return message + " Generate new ones on your profile soon.", "warning"
+    return message, "info"
+
+
+@bp.route("/login/verify", methods=["GET", "POST"])
+@limiter.limit(SECOND_STEP_LIMIT, methods=["POST"])
+def second_step():
+    employee = _employee()
+    form = CodeForm()
+    if request.method == "POST" and form.validate_on_submit():
+        result = mfa.verify(employee, form.method.data, form.code.data or "", client_address())
+        if result.ok:
+            return _finish_sign_in(employee, *_recovery_notice(result.recovery_codes_left))
+        if result.locked_until:
+            form.form_errors.append(f"Too many wrong codes. Try again after {result.locked_until:%H:%M} UTC.")
+        else:
+            form.code.errors.append(FAILED_CODE)
+        return _render(employee, form=form, status=200)
+    return _render(employee, form=CodeForm(method=request.args.get("method", "totp")))
+
+
+@bp.post("/login/skip")
+def skip():
+    employee = _employee()
+    if not mfa.status(employee).may_skip:
+        abort(403)
+    record_event("mfa.skipped", actor=employee, subject=employee)
+    return _finish_sign_in(employee)
+
+
+@bp.post("/login/signup")
+@limiter.limit("10 per minute")
+def signup():
+    employee = _employee()
+    if not mfa.status(employee).may_sign_up:
+        abort(403)
+    touch_pending()
+    return _render(employee, enrolment=mfa.prepare(employee), activate_form=ActivateForm())
+
+
+@bp.post("/login/signup/activate")
+@limiter.limit(SECOND_STEP_LIMIT)
+def signup_activate():
+    employee = _employee()
+    enrolment = mfa.pending_enrolment(employee)
+    if not mfa.status(employee).may_sign_up or enrolment is None:
+        abort(403)
+    form = ActivateForm()
+    if form.validate_on_submit():
+        codes = mfa.activate(employee, form.code.data, client_address())
+        if codes is not None:
+            touch_pending(signed_up=True)
+            return _render(employee, codes=codes, saved_form=SavedCodesForm())
+        form.code.errors.append(FAILED_CODE)
+    return _render(employee, enrolment=enrolment, activate_form=form)
+
+
+@bp.post("/login/signup/finish")
+def signup_finish():
+    employee = _employee()
+    # Only the session that has just proved a code from the new authenticator gets through here.
+    if not pending_mark("signed_up") or not mfa.is_enrolled(employee):
+        abort(403)
+    form = SavedCodesForm()
+    if not form.validate_on_submit():
+        return _render(employee, codes=None, saved_form=form, status=400)
+    return _finish_sign_in(employee, "Multi-factor authentication is now on for your account.", "success")

@@ -1,0 +1,1 @@
+"""The MFA service and its providers (DESIGN.md §5). No request handling in here."""

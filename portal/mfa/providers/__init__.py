@@ -1,0 +1,1 @@
+"""MFA providers: each knows one factor. The service keeps the registry."""

@@ -1,0 +1,186 @@
+"""The MFA service: prepare / activate / verify / deactivate / status.
+
+Views ask this module what an employee has and may do, and hand it codes; it
+owns the transaction and writes the audit rows. Second factors are looked up
+in METHODS, so a new provider needs no change in a view.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.mfa import settings as mfa_settings
+from portal.mfa.providers import recovery_codes, totp
+from portal.models import Employee, MfaCredential
+from portal.models.mfa import ACTIVE, PENDING
+from portal.security import lockout
+from portal.security.audit import record_event
+from portal.security.session_guard import end_all_sessions
+
+LOW_RECOVERY_CODES = 3
+
+
+@dataclass(frozen=True)
+class Method:
+    """A way to pass the second step: what the form calls it and how a code is checked."""
+
+    name: str
+    label: str
+    field_label: str
+    check: Callable[[Employee, str, datetime], bool]
+    available: Callable[[Employee], bool]
+
+
+def _check_app_code(employee: Employee, code: str, now: datetime) -> bool:
+    drift = mfa_settings.current().drift
+    return any(totp.check(c, code, now, drift) for c in totp.credentials(employee.id))
+
+
+METHODS: dict[str, Method] = {
+    "totp": Method("totp", "Authenticator app", "One-time password", _check_app_code,
+                   lambda e: bool(totp.credentials(e.id))),
+    "recovery": Method("recovery", "Recovery code", "Recovery code",
+                       lambda e, code, now: recovery_codes.use(e.id, code, now),
+                       lambda e: recovery_codes.remaining(e.id) > 0),
+}
+
+
+@dataclass(frozen=True)
+class MfaStatus:
+    enabled: bool  # Sys Config › MFA Status is On
+    mandatory: bool
+    enrolled: bool
+
+    @property
+    def second_step(self) -> bool:
+        """After the password, does this employee see the one-time-password screen?"""
+        return self.enabled
+
+    @property
+    def may_skip(self) -> bool:
+        # Enrolled employees chose MFA: a stolen password alone must not skip it (docs/security.md).
+        return self.enabled and not self.mandatory and not self.enrolled
+
+    @property
+    def may_sign_up(self) -> bool:
+        return self.enabled and not self.enrolled
+
+    @property
+    def must_sign_up(self) -> bool:
+        return self.enabled and self.mandatory and not self.enrolled
+
+
+def is_enrolled(employee: Employee) -> bool:
+    return bool(totp.credentials(employee.id))
+
+
+def status(employee: Employee) -> MfaStatus:
+    cfg = mfa_settings.current()
+    return MfaStatus(enabled=cfg.enabled, mandatory=cfg.mandatory, enrolled=is_enrolled(employee))
+
+
+def methods_for(employee: Employee) -> list[Method]:
+    return [m for m in METHODS.values() if m.available(employee)]
+
+
+# --- enrolment -------------------------------------------------------------
+
+def prepare(employee: Employee) -> totp.Enrolment:
+    """Start Signup for MFA: a new pending secret, stored encrypted, not yet active."""
+    cfg = mfa_settings.current()
+    enrolment = totp.prepare(employee.id, cfg.totp, employee.username, cfg.issuer)
+    db.session.commit()
+    return enrolment
+
+
+def pending_enrolment(employee: Employee) -> totp.Enrolment | None:
+    credential = db.session.scalar(db.select(MfaCredential).where(
+        MfaCredential.employee_id == employee.id, MfaCredential.provider == totp.NAME,
+        MfaCredential.status == PENDING))
+    if credential is None:
+        return None
+    return totp.enrolment_of(credential, employee.username, mfa_settings.current().issuer)
+
+
+def activate(employee: Employee, code: str, address: str | None = None) -> list[str] | None:
+    """Confirm the pending secret with a code from the app; returns the new recovery codes once."""
+    now = utcnow()
+    if second_step_locked(employee, now):
+        return None
+    enrolment = pending_enrolment(employee)
+    if enrolment is None or not totp.check(enrolment.credential, code, now, mfa_settings.current().drift):
+        _register_failure(employee, now, "signup", address)
+        return None
+    for old in totp.credentials(employee.id):
+        db.session.delete(old)
+    enrolment.credential.status = ACTIVE
+    enrolment.credential.activated_at = now
+    codes = recovery_codes.generate(employee.id)
+    lockout.clear(employee, lockout.SECOND_STEP)
+    record_event("mfa.signup", actor=employee, subject=employee, details={"method": "totp"})
+    db.session.commit()
+    return codes
+
+
+# --- verification ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    locked_until: datetime | None = None
+    recovery_codes_left: int | None = None
+
+
+def second_step_locked(employee: Employee, now: datetime) -> bool:
+    db.session.refresh(employee, ["mfa_locked_until"])
+    return employee.is_second_step_locked(now)
+
+
+def verify(employee: Employee, method_name: str, code: str, address: str | None = None) -> Verification:
+    """Check a second-factor code; every failure, empty or not, counts against the one counter."""
+    now = utcnow()
+    if second_step_locked(employee, now):
+        return Verification(False, locked_until=employee.mfa_locked_until)
+    method = METHODS.get(method_name)
+    if method is None or not code or not method.check(employee, code, now):
+        _register_failure(employee, now, method_name, address)
+        return Verification(False, locked_until=employee.mfa_locked_until
+                            if employee.is_second_step_locked(now) else None)
+    lockout.clear(employee, lockout.SECOND_STEP)
+    left = None
+    if method_name == "recovery":
+        left = recovery_codes.remaining(employee.id)
+        record_event("mfa.recovery_code_used", actor=employee, subject=employee, details={"remaining": left})
+    db.session.commit()
+    return Verification(True, recovery_codes_left=left)
+
+
+def _register_failure(employee: Employee, now: datetime, method: str, address: str | None) -> None:
+    cfg = mfa_settings.current()
+    employee.mfa_last_failure_at = now
+    employee.mfa_last_failure_address = address
+    record_event("mfa.verify_failed", subject=employee, actor=employee, details={"method": method})
+    if lockout.register_failure(employee, lockout.SECOND_STEP, now, cfg.failed_limit, cfg.lock_minutes,
+                                mfa_settings.MAX_LOCK_MINUTES):
+        record_event("mfa.locked", subject=employee, details={
+            "until": employee.mfa_locked_until.isoformat(timespec="seconds"),
+            "lock_number": employee.mfa_lockout_count})
+    db.session.commit()
+
+
+def recovery_codes_left(employee: Employee) -> int:
+    return recovery_codes.remaining(employee.id)
+
+
+# --- administration --------------------------------------------------------
+
+def reset(employee: Employee, actor: Employee, reason: str) -> None:
+    """Reset MFA: remove every credential and recovery code; the employee may sign up again."""
+    db.session.execute(MfaCredential.__table__.delete().where(MfaCredential.employee_id == employee.id))
+    recovery_codes.delete_all(employee.id)
+    lockout.clear(employee, lockout.SECOND_STEP)
+    employee.rotate_session_token()
+    end_all_sessions(employee, "MFA reset")
+    record_event("mfa.reset", actor=actor, subject=employee, details={"reason": reason})
+    db.session.commit()

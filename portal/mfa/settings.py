@@ -1,0 +1,46 @@
+"""Sys Config › MFA: the settings' names, defaults and typed view."""
+from dataclasses import dataclass
+
+from portal import settings
+from portal.mfa.providers.totp import TotpParameters
+
+DEFAULTS = {
+    "mfa.status": False,  # On / Off
+    "mfa.mode": "optional",  # "optional" / "mandatory", only when On
+    "mfa.totp.issuer": "Back Office",
+    "mfa.totp.digits": 6,
+    "mfa.totp.algorithm": "SHA1",
+    "mfa.totp.period": 30,
+    "mfa.totp.drift": 1,
+    "mfa.failed_limit": 5,
+    "mfa.lock_minutes": 15,
+}
+for _key, _default in DEFAULTS.items():
+    settings.register(_key, _default)
+
+MAX_LOCK_MINUTES = 24 * 60
+MAX_DRIFT = 10
+
+
+@dataclass(frozen=True)
+class MfaSettings:
+    enabled: bool
+    mandatory: bool
+    issuer: str
+    totp: TotpParameters
+    drift: int
+    failed_limit: int
+    lock_minutes: int
+
+
+def current() -> MfaSettings:
+    return MfaSettings(
+        enabled=bool(settings.get("mfa.status")),
+        mandatory=settings.get("mfa.mode") == "mandatory",
+        issuer=settings.get("mfa.totp.issuer"),
+        totp=TotpParameters(settings.get("mfa.totp.digits"), settings.get("mfa.totp.algorithm"),
+                            settings.get("mfa.totp.period")),
+        drift=min(int(settings.get("mfa.totp.drift")), MAX_DRIFT),
+        failed_limit=min(int(settings.get("mfa.failed_limit")), 100),
+        lock_minutes=int(settings.get("mfa.lock_minutes")),
+    )

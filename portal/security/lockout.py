@@ -1,0 +1,54 @@
+"""Failure counting with growing locks, for the password and for the second step.
+
+Each counter lives on the employee row and is incremented in the database
+(`count = count + 1`), so parallel requests on several workers cannot lose a
+failure; at the threshold the account locks, each lock twice as long as the
+one before, up to a maximum. Only a success clears the counters.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+
+from portal.extensions import db
+from portal.models import Employee
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Which columns of Employee hold one factor's failures, locks and lock end."""
+
+    failures: str
+    locks: str
+    locked_until: str
+
+
+PASSWORD = Counter("failed_login_count", "lockout_count", "locked_until")
+SECOND_STEP = Counter("mfa_failed_count", "mfa_lockout_count", "mfa_locked_until")
+
+
+def lock_period(lock_number: int, base_minutes: int, max_minutes: int) -> timedelta:
+    """The n-th lock lasts the base period doubled n-1 times, up to the maximum."""
+    minutes = base_minutes * 2 ** min(max(lock_number - 1, 0), 16)
+    return timedelta(minutes=min(minutes, max_minutes))
+
+
+def register_failure(employee: Employee, counter: Counter, now: datetime, threshold: int,
+                     base_minutes: int, max_minutes: int) -> bool:
+    """Count one failure atomically; lock at the threshold. Returns True when this failure locked."""
+    column = getattr(Employee, counter.failures)
+    db.session.execute(update(Employee).where(Employee.id == employee.id).values({column: column + 1}))
+    db.session.refresh(employee, [counter.failures])
+    if getattr(employee, counter.failures) < threshold:
+        return False
+    lock_number = getattr(employee, counter.locks) + 1
+    setattr(employee, counter.locks, lock_number)
+    setattr(employee, counter.failures, 0)
+    setattr(employee, counter.locked_until, now + lock_period(lock_number, base_minutes, max_minutes))
+    return True
+
+
+def clear(employee: Employee, counter: Counter) -> None:
+    setattr(employee, counter.failures, 0)
+    setattr(employee, counter.locks, 0)
+    setattr(employee, counter.locked_until, None)

@@ -1,0 +1,6 @@
+"""Sys Config (File Maintenance › Sys Config): managers and administrators."""
+from flask import Blueprint
+
+bp = Blueprint("sysconfig", __name__, url_prefix="/sysconfig")
+
+from portal.sysconfig import views  # noqa: E402,F401
