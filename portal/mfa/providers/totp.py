@@ -45,7 +45,7 @@ class Enrolment:
         return " ".join(self.secret[i:i + 4] for i in range(0, len(self.secret), 4))
 
     def qr_svg(self) -> str:
-        return segno.make(self.uri, error="m").svg_inline(scale=5, dark="#000", light="#fff", title="QR code")
+        return segno.make(self.uri, error="m").svg_inline(omitsize=True, dark="#000", light="#fff", title="QR code")
 
 
 def new_secret() -> str:

@@ -1,0 +1,59 @@
+"""One code, many simultaneous submissions: exactly one sign-in (DESIGN.md §6.2)."""
+import threading
+from datetime import timedelta
+
+import pytest
+
+from portal import settings
+from portal.mfa import service as mfa
+from portal.mfa.providers import recovery_codes, totp
+from portal.models import UserSession
+from tests.authenticator import totp_code
+from tests.conftest import csrf_token, log_in
+
+PARALLEL = 30
+
+@pytest.fixture
+def enrolled(db, make_employee, frozen_clock):
+    settings.save({"mfa.status": True, "mfa.mode": "mandatory", "mfa.failed_limit": 100})
+    employee = make_employee(username="racer")
+    enrolment = mfa.prepare(employee)
+    codes = mfa.activate(employee, totp_code(enrolment.secret))
+    return employee, enrolment.secret, codes
+
+def _race(app, form: dict) -> list[int]:
+    """PARALLEL pending sessions submit `form` at the same moment; returns their status codes."""
+    clients = []
+    for _ in range(PARALLEL):
+        client = app.test_client()
+        log_in(client, "racer")
+        clients.append((client, csrf_token(client, "/login/verify")))
+    barrier = threading.Barrier(PARALLEL)
+    statuses: list[int] = []
+
+    def submit(client, token):
+        barrier.wait()
+        statuses.append(client.post("/login/verify", data={"csrf_token": token, **form}).status_code)
+
+    threads = [threading.Thread(target=submit, args=pair) for pair in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return statuses
+
+def test_one_app_code_sent_thirty_times_at_once_opens_one_session(app, db, enrolled, frozen_clock):
+    employee, secret, _codes = enrolled
+
+    frozen_clock.advance(timedelta(seconds=30))  # a step after the one used at activation
+    statuses = _race(app, {"method": "totp", "code": totp_code(secret)})
+    assert sorted(statuses) == [200] * (PARALLEL - 1) + [302]
+    sessions = db.session.scalars(db.select(UserSession).where(UserSession.employee_id == employee.id)).all()
+    assert len(sessions) == 1
+
+def test_one_recovery_code_sent_thirty_times_at_once_opens_one_session(app, db, enrolled):
+    employee, _secret, codes = enrolled
+    statuses = _race(app, {"method": "recovery", "code": codes[0]})
+    assert statuses.count(302) == 1 and len(statuses) == PARALLEL
+    assert recovery_codes.remaining(employee.id) == 9
+    assert totp.credentials(employee.id)
