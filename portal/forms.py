@@ -19,7 +19,7 @@ class InternationalPhone:
             number = phonenumbers.parse(field.data, None)
         except phonenumbers.NumberParseException:
             raise ValidationError(self.message) from None
-        if not phonenumbers.is_valid_number(number):
+        if not phonenumbers.is_possible_number(number):
             raise ValidationError(self.message)
         field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

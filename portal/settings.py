@@ -12,10 +12,7 @@ from portal.extensions import db
 from portal.models import Setting
 from portal.security.audit import record_event
 
-DEFAULTS: dict[str, Any] = {
-    # Hash of the one-time link that creates the first administrator.
-    "setup.token_hash": None,
-}
+DEFAULTS: dict[str, Any] = {}
 
 
 def register(key: str, default: Any) -> None:

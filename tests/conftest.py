@@ -141,3 +141,33 @@ def admin_client(client, admin):
     response = log_in(client, "admin")
     assert response.status_code == 302
     return client
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server on a free localhost port (aiosmtpd); the app sends to it for this test.
+
+    Yields the list of received `email.message.EmailMessage`s.
+    """
+    import socket
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(message_from_bytes(envelope.content, policy=policy.default))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    saved = {k: app.config[k] for k in ("MAIL_SERVER", "MAIL_PORT")}
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    yield received
+    app.config.update(saved)
+    controller.stop()

@@ -9,8 +9,8 @@ from portal.models import StatusLevel
 from portal.security.pending import begin_pending
 from portal.security.session_guard import begin_session, end_current_session
 from portal.security.urls import safe_next
-from portal.services.employees import EmployeeData, EmployeeRuleError, create_employee
-from portal.services.setup import consume_setup_token, setup_token_valid
+from portal.services.employees import EmployeeData, EmployeeRuleError
+from portal.services.setup import create_first_administrator, setup_token_valid
 
 
 def _failed_signin(response) -> bool:
@@ -63,11 +63,12 @@ def setup(token: str):
             status_level=StatusLevel.ADMINISTRATOR,
         )
         try:
-            create_employee(data, form.password.data, actor=None)
+            created = create_first_administrator(data, form.password.data)
         except EmployeeRuleError as error:
             form[error.field].errors.append(error.message)
         else:
-            consume_setup_token()
+            if created is None:
+                abort(404)  # another submission used the link first
             flash("The administrator has been created. Log in to continue.", "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/setup.html", form=form)

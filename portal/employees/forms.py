@@ -3,6 +3,7 @@ from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringF
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
 from portal.forms import InternationalPhone, new_password_fields
+from portal.services.employees import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MESSAGE, USERNAME_PATTERN
 
 STATUS_CHOICES = [SelectChoice(n, f"{n} – {'administrator' if n == 9 else 'manager' if n >= 5 else 'staff'}")
                   for n in range(1, 10)]
@@ -11,10 +12,10 @@ STATUS_CHOICES = [SelectChoice(n, f"{n} – {'administrator' if n == 9 else 'man
 class EmployeeForm(FlaskForm):
     username = StringField(
         "Username",
-        validators=[DataRequired(), Length(max=64),
-                    Regexp(r"^[A-Za-z0-9._@-]+$", message="Use letters, digits and . _ @ - only.")],
+        validators=[DataRequired(), Length(max=USERNAME_MAX_LENGTH),
+                    Regexp(USERNAME_PATTERN, message=USERNAME_MESSAGE)],
     )
-    full_name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
+    full_name = StringField("Full name", validators=[DataRequired(), Length(max=FULL_NAME_MAX_LENGTH)])
     email = EmailField("Email", validators=[Optional(), Email(message="Enter a valid email address."),
                                             Length(max=254)])
     mobile_phone = StringField("Mobile phone", validators=[Optional(), Length(max=32), InternationalPhone()],

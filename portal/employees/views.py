@@ -15,8 +15,14 @@ from portal.services.employees import (
     update_employee,
 )
 
+# The id column is a 32-bit integer; a larger number in the URL names no employee (and
+# would overflow the database driver), so it is a 404 before any query.
+MAX_EMPLOYEE_ID = 2**31 - 1
+
 
 def _employee_or_404(employee_id: int) -> Employee:
+    if employee_id > MAX_EMPLOYEE_ID:
+        abort(404)
     return db.session.get(Employee, employee_id) or abort(404)
 
 
@@ -66,6 +72,9 @@ def edit(employee_id: int):
 @require_administrator
 def set_employee_password(employee_id: int):
     employee = _employee_or_404(employee_id)
+    if employee.id == current_user.id:
+        flash("Change your own password on My profile, where your current password is asked.", "warning")
+        return redirect(url_for("account.profile"))
     password_form = SetPasswordForm(employee)
     if password_form.validate_on_submit():
         set_password(employee, password_form.password.data, actor=current_user)

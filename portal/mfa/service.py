@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from portal import mail
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.mfa import settings as mfa_settings
@@ -120,6 +121,7 @@ def activate(employee: Employee, code: str, address: str | None = None) -> list[
     lockout.clear(employee, lockout.SECOND_STEP)
     record_event("mfa.signup", actor=employee, subject=employee, details={"method": "totp"})
     db.session.commit()
+    _notify(employee, "Multi-factor authentication is on for your account", "email/mfa_activated.txt", when=now)
     return codes
 
 
@@ -184,3 +186,11 @@ def reset(employee: Employee, actor: Employee, reason: str) -> None:
     end_all_sessions(employee, "MFA reset")
     record_event("mfa.reset", actor=actor, subject=employee, details={"reason": reason})
     db.session.commit()
+    _notify(employee, "Your multi-factor authentication was reset", "email/mfa_reset.txt",
+            actor=actor, reason=reason, when=utcnow())
+
+
+def _notify(employee: Employee, subject: str, template: str, **context) -> None:
+    """Email the employee about a change to their MFA, when they have an address."""
+    if employee.email:
+        mail.send(employee.email, subject, template, employee=employee, **context)

@@ -1,5 +1,6 @@
 """Creating and changing employees: the rules every entry point shares
 (Employee maintenance, the setup page, the CLI and the demo loader)."""
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -8,9 +9,21 @@ from sqlalchemy import func
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee, StatusLevel
+from portal.security import lockout
 from portal.security.audit import record_event
 from portal.security.passwords import hash_password
 from portal.security.session_guard import end_all_sessions
+
+# Page numbers beyond this read as this: still an empty page, but the row offset stays a
+# number every database accepts (a 20-digit page must not become a server error).
+MAX_PAGE = 1_000_000
+
+# Usernames: what Employee maintenance can save, so an administrator made by the setup
+# page or the CLI can later be edited there without renaming.
+USERNAME_MAX_LENGTH = 64
+USERNAME_PATTERN = r"^[A-Za-z0-9._@-]+$"
+USERNAME_MESSAGE = "A username uses letters, digits and . _ @ - only."
+FULL_NAME_MAX_LENGTH = 120
 
 # Fields an administrator edits on Employee maintenance › Edit, in form order.
 EDITABLE_FIELDS = ("username", "full_name", "email", "mobile_phone", "status_level", "active")
@@ -42,6 +55,17 @@ def username_taken(username: str, except_id: int | None = None) -> bool:
     return db.session.scalar(query) is not None
 
 
+def check_names(username: str, full_name: str) -> None:
+    """Raise EmployeeRuleError unless the username and full name fit the rules and the columns."""
+    username = username.strip()
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise EmployeeRuleError("username", USERNAME_MESSAGE)
+    if len(username) > USERNAME_MAX_LENGTH:
+        raise EmployeeRuleError("username", f"A username has at most {USERNAME_MAX_LENGTH} characters.")
+    if not full_name.strip() or len(full_name.strip()) > FULL_NAME_MAX_LENGTH:
+        raise EmployeeRuleError("full_name", f"Enter a full name of 1 to {FULL_NAME_MAX_LENGTH} characters.")
+
+
 def count_active_administrators() -> int:
     return db.session.scalar(
         db.select(func.count(Employee.id)).where(
@@ -50,23 +74,36 @@ def count_active_administrators() -> int:
     )
 
 
+def _ignoring_case(column, pattern: str):
+    """Case-insensitive LIKE. SQLite's LIKE already ignores case as far as SQLite can (ASCII
+    only, like its lower()), so lower() there would only double the scan time, and a pattern
+    lowered in Python would miss "Łukasz" typed exactly; PostgreSQL needs ILIKE."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
+
+
 def search_employees(query: str | None, page: int = 1, per_page: int = 50):
     """One page of employees by username, matching name, username or email (case-insensitive)."""
     stmt = db.select(Employee).order_by(Employee.username_key)
     if query:
-        pattern = "%" + query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(
-            Employee.username_key.like(pattern, escape="\\")
-            | func.lower(Employee.full_name).like(pattern, escape="\\")
-            | Employee.email.like(pattern, escape="\\")
+            Employee.username_key.like(pattern.lower(), escape="\\")
+            | _ignoring_case(Employee.full_name, pattern)
+            | _ignoring_case(Employee.email, pattern)
         )
-    return db.paginate(stmt, page=max(page, 1), per_page=per_page, error_out=False, max_per_page=100)
+    return db.paginate(stmt, page=min(max(page, 1), MAX_PAGE), per_page=per_page, error_out=False, max_per_page=100)
 
 
-def create_employee(data: EmployeeData, password: str, actor: Employee | None) -> Employee:
+def create_employee(data: EmployeeData, password: str, actor: Employee | None, commit: bool = True) -> Employee:
+    """Create an employee; with commit=False the caller finishes the transaction (the setup page)."""
+    check_names(data.username, data.full_name)
     if username_taken(data.username):
         raise EmployeeRuleError("username", "This username is already in use.")
-    employee = Employee(**vars(data), password_hash=hash_password(password), password_changed_at=utcnow())
+    email = (data.email or "").strip().lower() or None  # as Employee maintenance saves it
+    employee = Employee(**(vars(data) | {"email": email}), password_hash=hash_password(password),
+                        password_changed_at=utcnow())
     db.session.add(employee)
     db.session.flush()
     record_event(
@@ -75,7 +112,8 @@ def create_employee(data: EmployeeData, password: str, actor: Employee | None) -
         subject=employee,
         details={k: getattr(employee, k) for k in EDITABLE_FIELDS},
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return employee
 
 
@@ -117,6 +155,10 @@ def set_password(employee: Employee, password: str, actor: Employee, keep_sessio
     employee.password_changed_at = utcnow()
     employee.rotate_session_token()
     end_all_sessions(employee, "password changed", keep=keep_session)
-    event = "password.changed" if actor.id == employee.id else "password.set_by_admin"
-    record_event(event, actor=actor, subject=employee)
+    if actor.id == employee.id:
+        record_event("password.changed", actor=actor, subject=employee)
+    else:
+        # The administrator has vouched for the employee: a password lock no longer serves.
+        lockout.clear(employee, lockout.PASSWORD)
+        record_event("password.set_by_admin", actor=actor, subject=employee)
     db.session.commit()

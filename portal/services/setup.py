@@ -12,7 +12,12 @@ from sqlalchemy import func
 
 from portal import settings
 from portal.extensions import db
-from portal.models import Employee
+from portal.models import Employee, Setting
+from portal.security.audit import record_event
+from portal.services.employees import EmployeeData, EmployeeRuleError, create_employee
+
+TOKEN_KEY = "setup.token_hash"  # noqa: S105  (a setting name, not a secret)
+settings.register(TOKEN_KEY, None)
 
 
 def _digest(token: str) -> str:
@@ -27,15 +32,30 @@ def issue_setup_token() -> str | None:
     if not setup_needed():
         return None
     token = secrets.token_urlsafe(32)
-    settings.save({"setup.token_hash": _digest(token)}, audit=False)
+    settings.save({TOKEN_KEY: _digest(token)}, audit=False)
     return token
 
 
 def setup_token_valid(token: str) -> bool:
-    stored = settings.get("setup.token_hash")
+    stored = settings.get(TOKEN_KEY)
     return bool(stored) and setup_needed() and hmac.compare_digest(stored, _digest(token))
 
 
-def consume_setup_token() -> None:
-    """Called in the same transaction that creates the administrator."""
-    settings.save({"setup.token_hash": None}, audit=False)
+def create_first_administrator(data: EmployeeData, password: str) -> Employee | None:
+    """Spend the setup token and create the administrator in one transaction.
+
+    The token row is deleted first: of two simultaneous submissions only one
+    deletes it, and the other creates nothing (returns None).
+    """
+    claimed = db.session.execute(db.delete(Setting).where(Setting.key == TOKEN_KEY)).rowcount == 1
+    if not claimed or not setup_needed():
+        db.session.rollback()
+        return None
+    try:
+        employee = create_employee(data, password, actor=None, commit=False)
+    except EmployeeRuleError:
+        db.session.rollback()  # the token stays valid for a corrected form
+        raise
+    record_event("setup.completed", actor=employee, subject=employee)
+    db.session.commit()
+    return employee

@@ -1,0 +1,35 @@
+"""Sending notices by email over SMTP (MAIL_* settings).
+
+Without MAIL_SERVER (development) a message is written to the console instead.
+A mail server that is down never breaks the action that sent the notice: the
+failure is logged and reported to the caller as False.
+"""
+import smtplib
+import ssl
+import sys
+from email.message import EmailMessage
+
+from flask import current_app, render_template
+
+
+def send(to: str, subject: str, template: str, **context) -> bool:
+    cfg = current_app.config
+    message = EmailMessage()
+    message["From"] = cfg["MAIL_DEFAULT_SENDER"]
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(render_template(template, **context))
+    if not cfg["MAIL_SERVER"]:
+        sys.stderr.write(f"--- mail (MAIL_SERVER not set, not sent) ---\n{message}\n---\n")
+        return True
+    try:
+        with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=cfg["MAIL_TIMEOUT"]) as smtp:
+            if cfg["MAIL_USE_TLS"]:
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg["MAIL_USERNAME"]:
+                smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"])
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        current_app.logger.warning("Mail %r to %s could not be sent: %s", subject, to, error)
+        return False
+    return True

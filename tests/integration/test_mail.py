@@ -1,0 +1,40 @@
+"""Notices by email through a real SMTP server."""
+from portal import mail
+from portal.mfa import service as mfa
+from tests.authenticator import totp_code
+
+
+def test_mfa_activation_and_reset_are_emailed(app, smtp_server, make_employee, admin, frozen_clock):
+    employee = make_employee(username="ann", email="ann@example.com")
+    enrolment = mfa.prepare(employee)
+    mfa.activate(employee, totp_code(enrolment.secret))
+    mfa.reset(employee, actor=admin, reason="lost phone")
+    assert [m["To"] for m in smtp_server] == ["ann@example.com", "ann@example.com"]
+    assert smtp_server[0]["Subject"] == "Multi-factor authentication is on for your account"
+    reset = smtp_server[1]
+    assert reset["Subject"] == "Your multi-factor authentication was reset"
+    body = reset.get_content()
+    assert "Reason given: lost phone" in body and "Ada Admin" in body
+    assert enrolment.secret not in body and enrolment.secret not in smtp_server[0].get_content()
+
+
+def test_no_email_address_no_mail(app, smtp_server, make_employee, admin):
+    employee = make_employee(username="noaddr", email=None)
+    mfa.reset(employee, actor=admin, reason="test")
+    assert smtp_server == []
+
+
+def test_a_dead_mail_server_does_not_break_the_action(app, make_employee, admin):
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=1, MAIL_TIMEOUT=2)
+    try:
+        with app.test_request_context():
+            assert mail.send("x@example.com", "Subject", "email/mfa_activated.txt",
+                             employee=admin, when=admin.created_at) is False
+    finally:
+        app.config.update(MAIL_SERVER="", MAIL_PORT=25)
+
+
+def test_without_a_mail_server_the_message_goes_to_the_console(app, admin, capsys):
+    with app.test_request_context():
+        assert mail.send("x@example.com", "Hello", "email/mfa_activated.txt", employee=admin, when=admin.created_at)
+    assert "Subject: Hello" in capsys.readouterr().err
