@@ -54,3 +54,12 @@ class SearchForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     q = StringField("Search", validators=[Optional(), Length(max=100)])
+    locked = BooleanField("Locked only")
+
+
+class ResetMfaForm(FlaskForm):
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=200)],
+                         description="Recorded in the audit log and sent to the employee.")
+    confirm_reset = BooleanField("I have checked who is asking: this removes their authenticator and recovery codes.",
+                           validators=[DataRequired(message="Tick this to confirm the reset.")])
+    submit = SubmitField("Reset MFA")

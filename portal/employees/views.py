@@ -2,8 +2,10 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.employees import bp
-from portal.employees.forms import EmployeeForm, NewEmployeeForm, SearchForm, SetPasswordForm
+from portal.clock import utcnow
+from portal.employees.forms import EmployeeForm, NewEmployeeForm, ResetMfaForm, SearchForm, SetPasswordForm
 from portal.extensions import db
+from portal.mfa import service as mfa
 from portal.models import Employee
 from portal.security.permissions import require_administrator
 from portal.services.employees import (
@@ -20,19 +22,30 @@ from portal.services.employees import (
 MAX_EMPLOYEE_ID = 2**31 - 1
 
 
-def _employee_or_404(employee_id: int) -> Employee:
+def employee_or_404(employee_id: int) -> Employee:
     if employee_id > MAX_EMPLOYEE_ID:
         abort(404)
     return db.session.get(Employee, employee_id) or abort(404)
+
+
+def render_edit_page(employee: Employee, form=None, password_form=None, reset_form=None, status: int = 200):
+    """Employee maintenance › Edit with its forms: details, password, and the MFA section."""
+    return render_template(
+        "employees/form.html", employee=employee,
+        form=form or EmployeeForm(obj=employee, formdata=None),
+        password_form=password_form or SetPasswordForm(employee, formdata=None),
+        reset_form=reset_form or ResetMfaForm(formdata=None),
+        mfa=mfa.employee_mfa_summary(employee), now=utcnow(),
+    ), status
 
 
 @bp.get("/")
 @require_administrator
 def index():
     form = SearchForm(request.args)
-    query = form.q.data if form.validate() else ""
-    page = search_employees(query, page=request.args.get("page", 1, type=int))
-    return render_template("employees/index.html", form=form, page=page, q=query)
+    query, locked = (form.q.data, form.locked.data) if form.validate() else ("", False)
+    page = search_employees(query, page=request.args.get("page", 1, type=int), locked_at=utcnow() if locked else None)
+    return render_template("employees/index.html", form=form, page=page, q=query, locked=locked)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -53,7 +66,7 @@ def create():
 @bp.route("/<int:employee_id>", methods=["GET", "POST"])
 @require_administrator
 def edit(employee_id: int):
-    employee = _employee_or_404(employee_id)
+    employee = employee_or_404(employee_id)
     form = EmployeeForm(obj=employee)
     if form.validate_on_submit():
         try:
@@ -64,14 +77,13 @@ def edit(employee_id: int):
         else:
             flash("Saved." if changed else "Nothing to save: no field was changed.", "success")
             return redirect(url_for("employees.edit", employee_id=employee.id))
-    return render_template("employees/form.html", form=form, employee=employee,
-                           password_form=SetPasswordForm(employee, formdata=None))
+    return render_edit_page(employee, form=form)
 
 
 @bp.post("/<int:employee_id>/password")
 @require_administrator
 def set_employee_password(employee_id: int):
-    employee = _employee_or_404(employee_id)
+    employee = employee_or_404(employee_id)
     if employee.id == current_user.id:
         flash("Change your own password on My profile, where your current password is asked.", "warning")
         return redirect(url_for("account.profile"))
@@ -80,5 +92,4 @@ def set_employee_password(employee_id: int):
         set_password(employee, password_form.password.data, actor=current_user)
         flash(f"A new password has been set for {employee.username}; their sessions have been ended.", "success")
         return redirect(url_for("employees.edit", employee_id=employee.id))
-    return render_template("employees/form.html", form=EmployeeForm(obj=employee, formdata=None),
-                           employee=employee, password_form=password_form), 400
+    return render_edit_page(employee, password_form=password_form, status=400)

@@ -177,6 +177,39 @@ def recovery_codes_left(employee: Employee) -> int:
 
 # --- administration --------------------------------------------------------
 
+@dataclass(frozen=True)
+class EmployeeMfaSummary:
+    """What Employee maintenance › Edit shows about an employee's MFA."""
+
+    enrolled_at: datetime | None
+    last_used_at: datetime | None
+    recovery_codes_left: int
+    second_step_failures: int
+
+
+def employee_mfa_summary(employee: Employee) -> EmployeeMfaSummary:
+    active = totp.credentials(employee.id)
+    return EmployeeMfaSummary(
+        enrolled_at=active[0].activated_at if active else None,
+        last_used_at=active[0].last_used_at if active else None,
+        recovery_codes_left=recovery_codes.remaining(employee.id),
+        second_step_failures=employee.mfa_failed_count,
+    )
+
+
+def unlock(employee: Employee, actor: Employee) -> None:
+    """Administrator's Unlock: clears the password and second-step locks and counters."""
+    details = {"password_locked_until": _iso(employee.locked_until),
+               "second_step_locked_until": _iso(employee.mfa_locked_until)}
+    lockout.clear(employee, lockout.PASSWORD)
+    lockout.clear(employee, lockout.SECOND_STEP)
+    record_event("account.unlocked", actor=actor, subject=employee, details=details)
+    db.session.commit()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
 def reset(employee: Employee, actor: Employee, reason: str) -> None:
     """Reset MFA: remove every credential and recovery code; the employee may sign up again."""
     db.session.execute(MfaCredential.__table__.delete().where(MfaCredential.employee_id == employee.id))

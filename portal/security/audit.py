@@ -24,6 +24,13 @@ EVENT_LABELS = {
     "password.set_by_admin": "Password set by administrator",
     "settings.changed": "Settings changed",
     "setup.completed": "First administrator created",
+    "account.unlocked": "Account unlocked",
+    "mfa.signup": "MFA signup",
+    "mfa.skipped": "MFA skipped (Optional mode)",
+    "mfa.verify_failed": "MFA code refused",
+    "mfa.locked": "MFA second step locked",
+    "mfa.recovery_code_used": "Recovery code used",
+    "mfa.reset": "MFA reset",
 }
 
 

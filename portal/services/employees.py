@@ -83,9 +83,12 @@ def _ignoring_case(column, pattern: str):
     return column.ilike(pattern, escape="\\")
 
 
-def search_employees(query: str | None, page: int = 1, per_page: int = 50):
-    """One page of employees by username, matching name, username or email (case-insensitive)."""
+def search_employees(query: str | None, page: int = 1, per_page: int = 50, locked_at=None):
+    """One page of employees by username, matching name, username or email (case-insensitive);
+    with `locked_at`, only those whose password or second step is locked at that time."""
     stmt = db.select(Employee).order_by(Employee.username_key)
+    if locked_at is not None:
+        stmt = stmt.where((Employee.locked_until > locked_at) | (Employee.mfa_locked_until > locked_at))
     if query:
         pattern = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal import clock, settings
+from portal.mfa import service as mfa
 from tests.authenticator import totp_code
 
 pytestmark = pytest.mark.browser
@@ -103,3 +104,24 @@ def test_mandatory_signup_with_a_phone_then_codes_and_recovery(page, make_employ
             page.get_by_role("button", name="Log out").click()
         else:
             expect(page.get_by_text("That code is not valid")).to_be_visible()
+            page.get_by_role("button", name="Cancel").click()
+
+    # an administrator resets Max's MFA from Employee maintenance › Edit; Max is offered Signup again
+    boss = make_employee(username="boss", full_name="Bea Boss", status_level=9)
+    boss_key = mfa.prepare(boss).secret
+    mfa.activate(boss, totp_code(boss_key))
+    at_noon.advance(timedelta(seconds=30))
+    log_in(page, "boss")
+    page.get_by_label("One-time password").fill(totp_code(boss_key))
+    page.get_by_role("button", name="Verify").click()
+    page.goto("/employees/?q=mand")
+    page.get_by_role("link", name="Edit mand").click()
+    expect(page.get_by_text("Enrolled since")).to_be_visible()
+    page.get_by_label("Reason").fill("lost phone")
+    page.get_by_label("I have checked who is asking").check()
+    page.get_by_role("button", name="Reset MFA").click()
+    expect(page.get_by_text("MFA has been reset for mand")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, "mand")
+    expect(page.get_by_role("button", name="Signup for MFA")).to_be_visible()
+    expect(page.get_by_label("One-time password")).to_have_count(0)
