@@ -1,8 +1,8 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.employees import bp
 from portal.clock import utcnow
+from portal.employees import bp
 from portal.employees.forms import EmployeeForm, NewEmployeeForm, ResetMfaForm, SearchForm, SetPasswordForm
 from portal.extensions import db
 from portal.mfa import service as mfa
