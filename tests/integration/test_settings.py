@@ -42,5 +42,7 @@ def test_a_change_saved_by_another_worker_applies_on_the_next_request(app, db, a
         assert settings.get("test.shared") == "old"
     with other_worker.app_context():
         settings.save({"test.shared": "new"})
+        db.session.remove()
+        db.engine.dispose()
     with app.app_context(), app.test_request_context():
         assert settings.get("test.shared") == "new"
