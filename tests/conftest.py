@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
@@ -22,9 +23,15 @@ CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 class RequestContextClient(FlaskClient):
     """Each request gets its own application context, `g` and database session, as in
-    production, instead of reusing the context the test itself holds open."""
+    production, instead of reusing the context the test itself holds open.
+
+    The test's own session ends its transaction first (its objects reload on next use), so
+    it neither holds a SQLite lock against the request nor reads stale rows afterwards.
+    """
 
     def open(self, *args, **kwargs):
+        if has_app_context():
+            _db.session.rollback()
         with self.application.app_context():
             return super().open(*args, **kwargs)
 

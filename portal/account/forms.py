@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SubmitField
+from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.forms import new_password_fields
@@ -22,3 +22,10 @@ class ChangePasswordForm(FlaskForm):
     def validate_password(self, field):
         if field.data and field.data == self.current_password.data:
             raise ValidationError("Choose a password different from the current one.")
+
+
+class ConfirmIdentityForm(FlaskForm):
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])
+    code = StringField("One-time password", validators=[DataRequired(), Length(max=16)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField("Confirm")

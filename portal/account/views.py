@@ -1,8 +1,9 @@
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, url_for
 from flask_login import current_user, login_required, login_user
 
 from portal.account import bp
 from portal.account.forms import ChangePasswordForm
+from portal.account.mfa_views import render_profile
 from portal.extensions import limiter
 from portal.security.session_guard import current_session_record
 from portal.services.employees import set_password
@@ -18,4 +19,4 @@ def profile():
         login_user(current_user)  # the session token rotated; keep this browser signed in
         flash("Your password has been changed. Your other sessions have been ended.", "success")
         return redirect(url_for("account.profile"))
-    return render_template("account/profile.html", form=form)
+    return render_profile(form=form)

@@ -33,6 +33,8 @@ def _render(employee, form=None, enrolment=None, activate_form=None, codes=None,
         "auth/second_step.html", employee=employee, status=mfa.status(employee), form=form,
         methods=mfa.methods_for(employee), enrolment=enrolment, activate_form=activate_form,
         codes=codes, saved_form=saved_form,
+        dialog_urls={"activate": url_for("auth.signup_activate"), "close": url_for("auth.second_step"),
+                     "finish": url_for("auth.signup_finish")},
     ), status
 
 

@@ -17,6 +17,7 @@ from portal.models import Employee, MfaCredential
 from portal.models.mfa import ACTIVE, PENDING
 from portal.security import lockout
 from portal.security.audit import record_event
+from portal.security.passwords import verify_password
 from portal.security.session_guard import end_all_sessions
 
 LOW_RECOVERY_CODES = 3
@@ -173,6 +174,39 @@ def _register_failure(employee: Employee, now: datetime, method: str, address: s
 
 def recovery_codes_left(employee: Employee) -> int:
     return recovery_codes.remaining(employee.id)
+
+
+# --- the employee's own changes (each after a fresh proof, see account/) -----
+
+def confirm_identity(employee: Employee, password: str, code: str, address: str | None = None) -> bool:
+    """Fresh proof before changing one's own MFA: the password and a current app code.
+
+    A wrong password or code counts against the second-step lock like any wrong code.
+    """
+    now = utcnow()
+    if second_step_locked(employee, now):
+        return False
+    if not verify_password(employee.password_hash, password or ""):
+        _register_failure(employee, now, "password", address)
+        return False
+    return verify(employee, "totp", code, address).ok
+
+
+def regenerate_recovery_codes(employee: Employee) -> list[str]:
+    codes = recovery_codes.generate(employee.id)
+    record_event("mfa.recovery_codes_regenerated", actor=employee, subject=employee)
+    db.session.commit()
+    return codes
+
+
+def deactivate(employee: Employee) -> None:
+    """The employee switches MFA off for themselves (Optional mode only; the view checks)."""
+    db.session.execute(MfaCredential.__table__.delete().where(MfaCredential.employee_id == employee.id))
+    recovery_codes.delete_all(employee.id)
+    record_event("mfa.deactivated", actor=employee, subject=employee)
+    db.session.commit()
+    _notify(employee, "Multi-factor authentication is off for your account", "email/mfa_deactivated.txt",
+            when=utcnow())
 
 
 # --- administration --------------------------------------------------------

@@ -31,6 +31,8 @@ EVENT_LABELS = {
     "mfa.locked": "MFA second step locked",
     "mfa.recovery_code_used": "Recovery code used",
     "mfa.reset": "MFA reset",
+    "mfa.deactivated": "MFA switched off by the employee",
+    "mfa.recovery_codes_regenerated": "Recovery codes regenerated",
 }
 
 

@@ -1,0 +1,111 @@
+"""My profile › Multi-factor authentication: sign up, new recovery codes, replace, switch off.
+
+Changing an existing enrolment needs a fresh proof (password and a current
+code, within FRESH_PROOF_LIFETIME), so someone at an unlocked desk cannot
+change a colleague's MFA.
+"""
+from datetime import datetime, timedelta
+
+from flask import abort, flash, redirect, render_template, session, url_for
+from flask_login import current_user, login_required
+
+from portal.account import bp
+from portal.account.forms import ChangePasswordForm, ConfirmIdentityForm
+from portal.auth.forms import FAILED_CODE, ActivateForm, SavedCodesForm
+from portal.clock import utcnow
+from portal.extensions import limiter
+from portal.mfa import service as mfa
+from portal.security.client import client_address
+
+FRESH_PROOF_LIFETIME = timedelta(minutes=5)
+FRESH_KEY = "mfa_fresh_at"
+SIGNED_UP_KEY = "mfa_signed_up"
+
+
+def has_fresh_proof() -> bool:
+    at = session.get(FRESH_KEY)
+    return bool(at) and utcnow() - datetime.fromisoformat(at) <= FRESH_PROOF_LIFETIME
+
+
+def render_profile(status=200, **panels):
+    """The profile page with whatever MFA panel (dialog, codes, proof form) the step needs."""
+    return render_template(
+        "account/profile.html", form=panels.pop("form", None) or ChangePasswordForm(current_user, formdata=None),
+        mfa_status=mfa.status(current_user), summary=mfa.employee_mfa_summary(current_user),
+        fresh=has_fresh_proof(), proof_form=panels.pop("proof_form", None) or ConfirmIdentityForm(formdata=None),
+        low_codes=mfa.LOW_RECOVERY_CODES,
+        dialog_urls={"activate": url_for("account.mfa_activate"), "close": url_for("account.profile"),
+                     "finish": url_for("account.mfa_finish")},
+        **panels,
+    ), status
+
+
+def _require(condition: bool):
+    if not condition:
+        abort(403)
+
+
+@bp.post("/mfa/confirm")
+@login_required
+@limiter.limit("10 per minute")
+def mfa_confirm():
+    form = ConfirmIdentityForm()
+    if form.validate_on_submit():
+        if mfa.confirm_identity(current_user, form.password.data, form.code.data, client_address()):
+            session[FRESH_KEY] = utcnow().isoformat()
+            flash("Confirmed. For the next 5 minutes you can change your MFA.", "success")
+            return redirect(url_for("account.profile"))
+        form.form_errors.append("The password or the code is not valid.")
+    return render_profile(proof_form=form, status=400)
+
+
+@bp.post("/mfa/signup")
+@login_required
+@limiter.limit("10 per minute")
+def mfa_signup():
+    """Signup for MFA from the profile: when not enrolled, or to replace the app after a fresh proof."""
+    status = mfa.status(current_user)
+    _require(status.enabled and (not status.enrolled or has_fresh_proof()))
+    return render_profile(enrolment=mfa.prepare(current_user), activate_form=ActivateForm())
+
+
+@bp.post("/mfa/activate")
+@login_required
+@limiter.limit("30 per minute")
+def mfa_activate():
+    enrolment = mfa.pending_enrolment(current_user)
+    _require(enrolment is not None)
+    form = ActivateForm()
+    if form.validate_on_submit():
+        codes = mfa.activate(current_user, form.code.data, client_address())
+        if codes is not None:
+            session[SIGNED_UP_KEY] = True
+            return render_profile(codes=codes, saved_form=SavedCodesForm())
+        form.code.errors.append(FAILED_CODE)
+    return render_profile(enrolment=enrolment, activate_form=form)
+
+
+@bp.post("/mfa/finish")
+@login_required
+def mfa_finish():
+    _require(session.pop(SIGNED_UP_KEY, False))
+    flash("Multi-factor authentication is on for your account.", "success")
+    return redirect(url_for("account.profile"))
+
+
+@bp.post("/mfa/recovery-codes")
+@login_required
+def mfa_recovery_codes():
+    _require(mfa.is_enrolled(current_user) and has_fresh_proof())
+    return render_profile(new_codes=mfa.regenerate_recovery_codes(current_user))
+
+
+@bp.post("/mfa/off")
+@login_required
+def mfa_off():
+    status = mfa.status(current_user)
+    _require(status.enrolled and not status.mandatory and has_fresh_proof())
+    mfa.deactivate(current_user)
+    session.pop(FRESH_KEY, None)
+    flash("Multi-factor authentication is off for your account.", "warning")
+    return redirect(url_for("account.profile"))
