@@ -38,12 +38,13 @@ def _render(employee, form=None, enrolment=None, activate_form=None, codes=None,
     ), status
 
 
-def _recovery_notice(left: int | None) -> tuple[str | None, str]:
-    if left is None:
-        return None, "info"
-    message = f"Recovery code accepted. {left} recovery codes remain."
-    if left <= mfa.LOW_RECOVERY_CODES:
-        return message + " Generate new ones on your profile soon.", "warning"
+def _recovery_notice(result) -> tuple[str | None, str]:
+    """What to tell about recovery codes after a successful second step, if anything."""
+    left = result.recovery_codes_left
+    message = f"Recovery code accepted. {left} recovery codes remain." if result.method == "recovery" else None
+    if left is not None and left <= mfa.LOW_RECOVERY_CODES:
+        low = f"Only {left} recovery codes are left: generate new ones on your profile."
+        return (f"{message} {low}" if message else low), "warning"
     return message, "info"
 
 
@@ -55,7 +56,7 @@ def second_step():
     if request.method == "POST" and form.validate_on_submit():
         result = mfa.verify(employee, form.method.data, form.code.data or "", client_address())
         if result.ok:
-            return _finish_sign_in(employee, *_recovery_notice(result.recovery_codes_left))
+            return _finish_sign_in(employee, *_recovery_notice(result))
         if result.locked_until:
             form.form_errors.append(f"Too many wrong codes. Try again after {result.locked_until:%H:%M} UTC.")
         else:

@@ -133,6 +133,7 @@ class Verification:
     ok: bool
     locked_until: datetime | None = None
     recovery_codes_left: int | None = None
+    method: str | None = None
 
 
 def second_step_locked(employee: Employee, now: datetime) -> bool:
@@ -151,12 +152,11 @@ def verify(employee: Employee, method_name: str, code: str, address: str | None 
         return Verification(False, locked_until=employee.mfa_locked_until
                             if employee.is_second_step_locked(now) else None)
     lockout.clear(employee, lockout.SECOND_STEP)
-    left = None
+    left = recovery_codes.remaining(employee.id)
     if method_name == "recovery":
-        left = recovery_codes.remaining(employee.id)
         record_event("mfa.recovery_code_used", actor=employee, subject=employee, details={"remaining": left})
     db.session.commit()
-    return Verification(True, recovery_codes_left=left)
+    return Verification(True, recovery_codes_left=left, method=method_name)
 
 
 def _register_failure(employee: Employee, now: datetime, method: str, address: str | None) -> None:

@@ -57,3 +57,11 @@ def test_one_recovery_code_sent_thirty_times_at_once_opens_one_session(app, db, 
     assert statuses.count(302) == 1 and len(statuses) == PARALLEL
     assert recovery_codes.remaining(employee.id) == 9
     assert totp.credentials(employee.id)
+
+
+def test_thirty_wrong_codes_at_once_count_thirty_failures(app, db, enrolled):
+    employee, secret, _codes = enrolled
+    statuses = _race(app, {"method": "totp", "code": "000000" if totp_code(secret) != "000000" else "111111"})
+    assert statuses == [200] * PARALLEL
+    db.session.refresh(employee)
+    assert employee.mfa_failed_count == PARALLEL  # the fixture's limit is 100: no lock yet

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from portal import settings
+from portal.mfa import service as mfa
 from portal.models import AuditEvent, MfaCredential, RecoveryCode, UserSession
 from portal.security import secret_box
 from tests.authenticator import key_from_page, totp_code
@@ -239,3 +240,37 @@ def test_enrolment_keeps_its_parameters_when_defaults_change(client, make_employ
     log_in(client, "ann")
     code = totp_code(key, digits=8, algorithm="SHA512")
     assert post_form(client, "/login/verify", {"code": code}).headers["Location"] == "/"
+
+
+def test_few_recovery_codes_are_announced_at_sign_in(client, make_employee, mfa_on, frozen_clock):
+    mfa_on("mandatory")
+    employee = make_employee(username="ann")
+    log_in(client, "ann")
+    key, codes = sign_up(client, frozen_clock)
+    finish(client)
+    post_form(client, "/logout", {}, form_url="/")
+
+
+    for code in codes[:7]:
+        assert mfa.verify(employee, "recovery", code).ok
+    frozen_clock.advance(timedelta(seconds=30))
+    log_in(client, "ann")
+    post_form(client, "/login/verify", {"code": totp_code(key)})
+    assert "Only 3 recovery codes are left" in client.get("/").get_data(as_text=True)
+
+
+def test_a_code_for_one_employee_cannot_complete_another_employees_sign_in(app, make_employee, mfa_on,
+                                                                           frozen_clock):
+    mfa_on("mandatory")
+    keys = {}
+    for name in ("ann", "bob"):
+        make_employee(username=name)
+        browser = app.test_client()
+        log_in(browser, name)
+        keys[name], _ = sign_up(browser, frozen_clock)
+    frozen_clock.advance(timedelta(seconds=30))
+    bob = app.test_client()
+    log_in(bob, "bob")
+    response = post_form(bob, "/login/verify", {"code": totp_code(keys["ann"])})
+    assert response.status_code == 200 and "That code is not valid" in response.get_data(as_text=True)
+    assert post_form(bob, "/login/verify", {"code": totp_code(keys["bob"])}).headers["Location"] == "/"
