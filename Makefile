@@ -37,6 +37,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_lists.py
+	$(BIN)/python bench/bench_signin.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
