@@ -40,6 +40,17 @@ def register_extensions(app: Flask) -> None:
 
     from portal.models import Employee
 
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import jsonify, redirect, request, url_for
+
+        from portal.security.session_guard import wants_json
+        from portal.security.urls import safe_next
+
+        if wants_json():
+            return jsonify(error="Sign in first.", errorcode="notsignedin"), 401
+        return redirect(url_for("auth.login", next=safe_next(request.full_path.rstrip("?"))))
+
     @login_manager.user_loader
     def load_employee(session_token: str):
         return db.session.scalar(

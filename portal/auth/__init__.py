@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from portal.auth import second_step, views  # noqa: E402,F401  (routes register on bp)
+from portal.auth import second_step, session_views, views  # noqa: E402,F401  (routes register on bp)

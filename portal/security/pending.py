@@ -12,6 +12,7 @@ from flask import flash, jsonify, redirect, request, session, url_for
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee
+from portal.security.session_guard import wants_json
 
 PENDING_KEY = "pending"
 PENDING_LIFETIME = timedelta(minutes=5)
@@ -71,6 +72,6 @@ def guard_pending():
         return redirect(url_for("auth.login"))
     if request.endpoint in SECOND_STEP_ENDPOINTS:
         return None
-    if request.path.startswith("/api/"):
+    if wants_json():
         return jsonify(error="Complete the second sign-in step first.", errorcode="mfapending"), 401
     return redirect(url_for("auth.second_step"))

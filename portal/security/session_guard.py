@@ -4,17 +4,19 @@ The Flask session (a signed cookie) holds only the employee's rotating
 session token (Flask-Login) and the id of a `UserSession` row. The row is the
 source of truth: ended or too old means signed out, whatever the cookie says.
 """
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import flash, jsonify, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee, UserSession
+from portal.security import session_policy
 from portal.security.audit import record_event
 from portal.security.client import client_address, user_agent
 from portal.security.signin import register_success
+from portal.security.urls import safe_next
 
 # Last-seen is written at most this often per session (DESIGN.md §7).
 ACTIVITY_WRITE_INTERVAL = timedelta(minutes=1)
@@ -66,28 +68,50 @@ def end_all_sessions(employee: Employee, reason: str, keep: UserSession | None =
     return ended
 
 
-def is_valid(record: UserSession | None, employee: Employee) -> bool:
-    if record is None or record.is_ended or record.employee_id != employee.id:
-        return False
-    absolute = timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
-    return utcnow() - record.created_at < absolute
+EXPIRED_MESSAGE = "Your session expired due to inactivity."
+ENDED_MESSAGE = "Your session has ended. Please log in again."
+# Requests that are not activity: the session-timeout popup's own status checks.
+NOT_ACTIVITY = frozenset({"auth.session_status"})
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/session/"))
+
+
+def record_activity(record: UserSession, now: datetime, force: bool = False) -> None:
+    """Move last activity to now, writing at most once per ACTIVITY_WRITE_INTERVAL unless forced."""
+    if force or now - record.last_seen_at >= ACTIVITY_WRITE_INTERVAL:
+        record.last_seen_at = now
+        db.session.commit()
 
 
 def guard_request():
-    """before_request: refuse a signed-in request whose server-side session is no longer valid."""
+    """before_request: refuse a signed-in request whose server-side session is over; note activity."""
     if request.endpoint in (None, "static", "bootstrap.static") or not current_user.is_authenticated:
         return None
     record = current_session_record()
-    if not is_valid(record, current_user):
-        if record is not None and not record.is_ended:
-            record.end("expired", utcnow())
-            db.session.commit()
-        logout_user()
-        session.clear()
-        flash("Your session has ended. Please log in again.", "warning")
-        return redirect(url_for("auth.login"))
     now = utcnow()
-    if now - record.last_seen_at >= ACTIVITY_WRITE_INTERVAL:
-        record.last_seen_at = now
+    if record is None or record.employee_id != current_user.id:
+        reason = session_policy.ENDED
+    else:
+        reason = session_policy.current().end_reason(record, now)
+    if reason is None:
+        if request.endpoint not in NOT_ACTIVITY:
+            record_activity(record, now)
+        return None
+    return _refuse(record, reason, now)
+
+
+def _refuse(record: UserSession | None, reason: str, now: datetime):
+    if record is not None and not record.is_ended and record.employee_id == current_user.id:
+        record.end(reason, now)
+        record_event("session.ended", actor=None, subject=current_user, details={"reason": reason})
         db.session.commit()
-    return None
+    logout_user()
+    session.clear()
+    message = EXPIRED_MESSAGE if reason == session_policy.INACTIVITY else ENDED_MESSAGE
+    if wants_json():
+        return jsonify(error=message, errorcode="sessionexpired", reason=reason), 401
+    flash(message, "warning")
+    back_to = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("auth.login", next=safe_next(back_to)))

@@ -29,9 +29,16 @@ def test_route_list_is_not_empty(app):
     assert len(list(_routes(app))) >= 8
 
 
+def _is_json_route(url: str) -> bool:
+    return url.startswith(("/api/", "/session/"))
+
+
 def test_every_private_route_refuses_an_anonymous_visitor(app, client):
     for endpoint, method, url in _routes(app):
         response = _request(client, method, url)
+        if _is_json_route(url):
+            assert response.status_code == 401 and response.json["errorcode"], f"{method} {url} ({endpoint})"
+            continue
         assert response.status_code == 302, f"{method} {url} ({endpoint}) answered {response.status_code}"
         assert response.headers["Location"].startswith("/login"), endpoint
 
@@ -51,7 +58,7 @@ def test_every_status_restricted_route_refuses_a_too_low_status(app, client, mak
 
 def test_every_route_is_either_public_signed_in_or_status_restricted(app):
     """A view must say who may open it: a status level, or the signed-in list below."""
-    signed_in_only = {"auth.home"} | SECOND_STEP_ENDPOINTS
+    signed_in_only = {"auth.home", "auth.session_status", "auth.session_keepalive"} | SECOND_STEP_ENDPOINTS
     for endpoint, _method, _url in _routes(app):
         view = app.view_functions[endpoint]
         own_account = endpoint.startswith("account.")  # every employee's own profile
@@ -75,6 +82,9 @@ def test_a_pending_visitor_reaches_nothing_but_the_second_step(app, client, make
             response = client.get(url)
         else:
             response = client.open(url, method=method, data={"csrf_token": token})
+        if _is_json_route(url):
+            assert response.status_code == 401 and response.json["errorcode"] == "mfapending", endpoint
+            continue
         assert response.status_code == 302, f"{method} {url} ({endpoint}) answered {response.status_code}"
         assert response.headers["Location"] == "/login/verify", endpoint
     assert checked >= 8
