@@ -29,6 +29,16 @@ def _stored() -> dict[str, Any]:
     return values
 
 
+def derived(name: str, build):
+    """A value computed from settings (e.g. the typed MFA settings), built once per request."""
+    if not has_request_context():
+        return build()
+    cache = g.setdefault("settings_derived", {})
+    if name not in cache:
+        cache[name] = build()
+    return cache[name]
+
+
 def get(key: str) -> Any:
     if key not in DEFAULTS:
         raise KeyError(f"Unknown setting {key!r}")
@@ -56,4 +66,5 @@ def save(changes: dict[str, Any], actor=None, audit: bool = True) -> dict[str, t
     db.session.commit()
     if has_request_context():
         g.pop("settings", None)
+        g.pop("settings_derived", None)
     return changed

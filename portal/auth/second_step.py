@@ -54,7 +54,7 @@ def second_step():
     employee = _employee()
     form = CodeForm()
     if request.method == "POST" and form.validate_on_submit():
-        result = mfa.verify(employee, form.method.data, form.code.data or "", client_address())
+        result = mfa.verify(employee, form.method.data, form.code.data or "", client_address(), commit=False)
         if result.ok:
             return _finish_sign_in(employee, *_recovery_notice(result))
         if result.locked_until:

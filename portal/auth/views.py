@@ -28,7 +28,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         next_url = safe_next(request.args.get("next"))
-        if mfa.status(form.employee).second_step:
+        if mfa.second_step_needed():
             begin_pending(form.employee, next_url)
             return redirect(url_for("auth.second_step"))
         begin_session(form.employee)

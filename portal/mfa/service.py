@@ -73,6 +73,11 @@ class MfaStatus:
         return self.enabled and self.mandatory and not self.enrolled
 
 
+def second_step_needed() -> bool:
+    """After a correct password, does anyone see the one-time-password screen? (MFA Status On)"""
+    return mfa_settings.current().enabled
+
+
 def is_enrolled(employee: Employee) -> bool:
     return bool(totp.credentials(employee.id))
 
@@ -108,7 +113,7 @@ def pending_enrolment(employee: Employee) -> totp.Enrolment | None:
 def activate(employee: Employee, code: str, address: str | None = None) -> list[str] | None:
     """Confirm the pending secret with a code from the app; returns the new recovery codes once."""
     now = utcnow()
-    if second_step_locked(employee, now):
+    if employee.is_second_step_locked(now):
         return None
     enrolment = pending_enrolment(employee)
     if enrolment is None or not totp.check(enrolment.credential, code, now, mfa_settings.current().drift):
@@ -136,15 +141,15 @@ class Verification:
     method: str | None = None
 
 
-def second_step_locked(employee: Employee, now: datetime) -> bool:
-    db.session.refresh(employee, ["mfa_locked_until"])
-    return employee.is_second_step_locked(now)
+def verify(employee: Employee, method_name: str, code: str, address: str | None = None,
+           commit: bool = True) -> Verification:
+    """Check a second-factor code; every failure, empty or not, counts against the one counter.
 
-
-def verify(employee: Employee, method_name: str, code: str, address: str | None = None) -> Verification:
-    """Check a second-factor code; every failure, empty or not, counts against the one counter."""
+    Failures are always committed. On success, commit=False leaves the transaction open
+    for the caller to finish together with what the code unlocks (the new session).
+    """
     now = utcnow()
-    if second_step_locked(employee, now):
+    if employee.is_second_step_locked(now):
         return Verification(False, locked_until=employee.mfa_locked_until)
     method = METHODS.get(method_name)
     if method is None or not code or not method.check(employee, code, now):
@@ -155,7 +160,8 @@ def verify(employee: Employee, method_name: str, code: str, address: str | None 
     left = recovery_codes.remaining(employee.id)
     if method_name == "recovery":
         record_event("mfa.recovery_code_used", actor=employee, subject=employee, details={"remaining": left})
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return Verification(True, recovery_codes_left=left, method=method_name)
 
 
@@ -184,7 +190,7 @@ def confirm_identity(employee: Employee, password: str, code: str, address: str 
     A wrong password or code counts against the second-step lock like any wrong code.
     """
     now = utcnow()
-    if second_step_locked(employee, now):
+    if employee.is_second_step_locked(now):
         return False
     if not verify_password(employee.password_hash, password or ""):
         _register_failure(employee, now, "password", address)

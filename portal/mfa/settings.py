@@ -34,6 +34,10 @@ class MfaSettings:
 
 
 def current() -> MfaSettings:
+    return settings.derived("mfa", _read)
+
+
+def _read() -> MfaSettings:
     return MfaSettings(
         enabled=bool(settings.get("mfa.status")),
         mandatory=settings.get("mfa.mode") == "mandatory",

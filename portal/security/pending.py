@@ -7,7 +7,7 @@ second-step pages open; it lapses after PENDING_LIFETIME without a step.
 import secrets
 from datetime import datetime, timedelta
 
-from flask import flash, jsonify, redirect, request, session, url_for
+from flask import flash, g, jsonify, redirect, request, session, url_for
 
 from portal.clock import utcnow
 from portal.extensions import db
@@ -46,11 +46,14 @@ def pending_mark(name: str):
 
 
 def pending_employee() -> Employee | None:
+    """The half-signed-in employee, loaded once per request."""
     state = session.get(PENDING_KEY)
     if not state or _lapsed(state):
         return None
-    employee = db.session.get(Employee, state["employee_id"])
-    return employee if employee is not None and employee.active else None
+    if "pending_employee" not in g:
+        employee = db.session.get(Employee, state["employee_id"])
+        g.pending_employee = employee if employee is not None and employee.active else None
+    return g.pending_employee
 
 
 def pending_next() -> str | None:

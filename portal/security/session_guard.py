@@ -24,16 +24,21 @@ SESSION_ID_KEY = "sid"
 
 
 def begin_session(employee: Employee) -> UserSession:
-    """Sign the employee in with a fresh session: old cookie content and id are discarded."""
+    """Sign the employee in with a fresh session: old cookie content and id are discarded.
+
+    Commits the caller's open work too (the second step's used code), so the code is
+    spent and the session exists in one transaction.
+    """
     session.clear()
     record = UserSession(employee_id=employee.id, client_address=client_address(), user_agent=user_agent())
     db.session.add(record)
     register_success(employee)
     record_event("signin.succeeded", actor=employee, subject=employee)
-    db.session.commit()
+    db.session.flush()
     login_user(employee)
     session[SESSION_ID_KEY] = record.id
     session.permanent = True
+    db.session.commit()
     return record
 
 
