@@ -16,6 +16,8 @@ from portal.clock import utcnow
 from portal.extensions import limiter
 from portal.mfa import service as mfa
 from portal.security.client import client_address
+from portal.security.session_guard import current_session_record
+from portal.services.sessions import session_views
 
 FRESH_PROOF_LIFETIME = timedelta(minutes=5)
 FRESH_KEY = "mfa_fresh_at"
@@ -33,7 +35,7 @@ def render_profile(status=200, **panels):
         "account/profile.html", form=panels.pop("form", None) or ChangePasswordForm(current_user, formdata=None),
         mfa_status=mfa.status(current_user), summary=mfa.employee_mfa_summary(current_user),
         fresh=has_fresh_proof(), proof_form=panels.pop("proof_form", None) or ConfirmIdentityForm(formdata=None),
-        low_codes=mfa.LOW_RECOVERY_CODES,
+        low_codes=mfa.LOW_RECOVERY_CODES, sessions=session_views(current_user, current_session_record()),
         dialog_urls={"activate": url_for("account.mfa_activate"), "close": url_for("account.profile"),
                      "finish": url_for("account.mfa_finish")},
         **panels,

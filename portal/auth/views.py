@@ -7,10 +7,13 @@ from portal.extensions import limiter
 from portal.mfa import service as mfa
 from portal.models import StatusLevel
 from portal.security.pending import begin_pending
-from portal.security.session_guard import begin_session, end_current_session
+from portal.security.session_guard import ENDED_MESSAGE, EXPIRED_MESSAGE, begin_session, end_current_session
 from portal.security.urls import safe_next
 from portal.services.employees import EmployeeData, EmployeeRuleError
 from portal.services.setup import create_first_administrator, setup_token_valid
+
+# Why the session-timeout script sent the browser here (its ?reason=), in words.
+SIGNED_OUT_NOTICES = {"inactivity": EXPIRED_MESSAGE, "ended": ENDED_MESSAGE}
 
 
 def _failed_signin(response) -> bool:
@@ -26,6 +29,9 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("auth.home"))
     form = LoginForm()
+    notice = SIGNED_OUT_NOTICES.get(request.args.get("reason", ""))
+    if notice and request.method == "GET":
+        flash(notice, "warning")
     if form.validate_on_submit():
         next_url = safe_next(request.args.get("next"))
         if mfa.second_step_needed():

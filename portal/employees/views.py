@@ -16,6 +16,7 @@ from portal.services.employees import (
     set_password,
     update_employee,
 )
+from portal.services.sessions import session_views
 
 # The id column is a 32-bit integer; a larger number in the URL names no employee (and
 # would overflow the database driver), so it is a 404 before any query.
@@ -35,7 +36,7 @@ def render_edit_page(employee: Employee, form=None, password_form=None, reset_fo
         form=form or EmployeeForm(obj=employee, formdata=None),
         password_form=password_form or SetPasswordForm(employee, formdata=None),
         reset_form=reset_form or ResetMfaForm(formdata=None),
-        mfa=mfa.employee_mfa_summary(employee), now=utcnow(),
+        mfa=mfa.employee_mfa_summary(employee), now=utcnow(), sessions=session_views(employee),
     ), status
 
 

@@ -214,7 +214,8 @@ def test_sys_config_mfa_is_for_managers_and_audits_changes(client, make_employee
     page = client.get("/sysconfig/mfa").get_data(as_text=True)
     assert "SHA1 is the one every authenticator app supports" in page
     form = {"status": "on", "mode": "mandatory", "issuer": "Shop HQ", "digits": "8", "algorithm": "SHA256",
-            "period": "30", "drift": "11", "failed_limit": "5", "lock_minutes": "15"}
+            "period": "30", "drift": "11", "failed_limit": "5", "lock_minutes": "15",
+            "timeout_minutes": "120", "warning_minutes": "5", "timeout_applies": "mandatory"}
     refused = post_form(client, "/sysconfig/mfa", form)
     assert "Number must be between 0 and 10." in refused.get_data(as_text=True)
     assert settings.get("mfa.status") is False
