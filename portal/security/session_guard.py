@@ -55,8 +55,21 @@ def end_current_session(reason: str) -> None:
         record_event("signout" if reason == "signed out" else "session.ended",
                      actor=employee, subject=employee, details={"reason": reason})
         db.session.commit()
+    sign_out_browser()
+
+
+def sign_out_browser() -> None:
+    """Forget who is signed in, but keep this browser's CSRF secret.
+
+    Every tab lands on the login page at about the same time after a sign-out or an
+    expiry; sharing one CSRF secret, none of them invalidates the others' login form.
+    (The secret is replaced at sign-in, when the session is cleared.)
+    """
+    csrf_secret = session.get("csrf_token")
     logout_user()
     session.clear()
+    if csrf_secret:
+        session["csrf_token"] = csrf_secret
 
 
 def end_all_sessions(employee: Employee, reason: str, keep: UserSession | None = None) -> int:
@@ -98,6 +111,8 @@ def guard_request():
     now = utcnow()
     if record is None or record.employee_id != current_user.id:
         reason = session_policy.ENDED
+    elif record.is_ended and record.end_reason == session_policy.INACTIVITY:
+        reason = session_policy.INACTIVITY  # ended a moment ago by another tab's request
     else:
         reason = session_policy.current().end_reason(record, now)
     if reason is None:
@@ -112,8 +127,7 @@ def _refuse(record: UserSession | None, reason: str, now: datetime):
         record.end(reason, now)
         record_event("session.ended", actor=None, subject=current_user, details={"reason": reason})
         db.session.commit()
-    logout_user()
-    session.clear()
+    sign_out_browser()
     message = EXPIRED_MESSAGE if reason == session_policy.INACTIVITY else ENDED_MESSAGE
     if wants_json():
         return jsonify(error=message, errorcode="sessionexpired", reason=reason), 401

@@ -35,8 +35,10 @@
   function handle(response) {
     if (response.status === 401) {
       return response.json().then(function (error) {
-        if (channel) { channel.postMessage("ended"); }
-        goToLogin(error.reason === "inactivity" ? "inactivity" : "ended");
+        var reason = error.reason === "inactivity" ? "inactivity" : "ended";
+        // The cookie all tabs share is signed out now: tell them why, they need not ask.
+        if (channel) { channel.postMessage("expired:" + reason); }
+        goToLogin(reason);
       });
     }
     return response.json().then(apply);
@@ -90,11 +92,15 @@
   dialog.querySelector("[data-stay]").addEventListener("click", function () { closeDialog(); stay(); });
   dialog.addEventListener("cancel", function (event) { event.preventDefault(); closeDialog(); stay(); });
   Array.prototype.forEach.call(document.querySelectorAll("form[data-logout]"), function (form) {
-    form.addEventListener("submit", function () { if (channel) { channel.postMessage("ended"); } });
+    form.addEventListener("submit", function () { if (channel) { channel.postMessage("logout"); } });
   });
   if (channel) {
     channel.onmessage = function (event) {
-      if (event.data === "ended") { check(); } else if (event.data === "activity") { check(); }
+      var message = String(event.data);
+      if (message === "activity") { check(); }
+      // The tab that logs out says so as it sends the request: look once it has arrived.
+      if (message === "logout") { window.setTimeout(check, 500); window.setTimeout(check, 2000); }
+      if (message.indexOf("expired:") === 0) { goToLogin(message.slice(8)); }
     };
     channel.postMessage("activity");  // this page load was activity: other tabs, look again
   }
