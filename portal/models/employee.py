@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import IntEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.clock import utcnow
@@ -23,10 +23,34 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+# Between the fields of Employee.search_text: a character no search box sends, so a
+# search never matches across the end of one field and the start of the next.
+SEARCH_TEXT_SEPARATOR = "\n"
+
+
+def search_key(text: str) -> str:
+    """A search box's text or one field, as search_text holds it: trimmed and lower-cased.
+
+    Lower-cased here, in Python, because SQLite's lower() folds ASCII only: str.lower()
+    folds every script, so "łukasz" finds "Łukasz" on SQLite as on PostgreSQL."""
+    return text.strip().lower()
+
+
+def employee_search_text(username: str | None, full_name: str | None, email: str | None) -> str:
+    """What Employee maintenance searches: username, full name and email, each search_key()ed.
+
+    Whatever writes employee rows without the model (a Core insert, a migration) fills
+    the column with this."""
+    return SEARCH_TEXT_SEPARATOR.join(search_key(part or "") for part in (username, full_name, email))
+
+
 class Employee(UserMixin, db.Model):
     __tablename__ = "employee"
     __table_args__ = (
         CheckConstraint("status_level BETWEEN 1 AND 9", name="status_level_range"),
+        # Employee maintenance lists by username_key and filters on search_text: a search
+        # reads this index alone, in list order, never the table rows (DESIGN.md §7).
+        Index("ix_employee_username_key_search_text", "username_key", "search_text"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,6 +60,8 @@ class Employee(UserMixin, db.Model):
     full_name: Mapped[str] = mapped_column(String(120), index=True)
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     mobile_phone: Mapped[str | None] = mapped_column(String(20))
+    # employee_search_text() of username, full name and email, kept by _keep_search_keys.
+    search_text: Mapped[str] = mapped_column(Text)
     status_level: Mapped[int] = mapped_column(default=1)
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -58,10 +84,15 @@ class Employee(UserMixin, db.Model):
     password_changed_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
 
-    @validates("username")
-    def _keep_username_key(self, _key: str, value: str) -> str:
-        self.username_key = value.strip().lower()
-        return value.strip()
+    @validates("username", "full_name", "email")
+    def _keep_search_keys(self, key: str, value: str | None) -> str | None:
+        """Keep username_key and search_text in step with the columns they are made of."""
+        if key == "username":
+            value = value.strip()
+            self.username_key = value.lower()
+        current = {"username": self.username, "full_name": self.full_name, "email": self.email}
+        self.search_text = employee_search_text(**(current | {key: value}))
+        return value
 
     def get_id(self) -> str:
         return self.session_token

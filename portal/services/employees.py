@@ -9,6 +9,7 @@ from sqlalchemy import func
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee, StatusLevel
+from portal.models.employee import search_key
 from portal.security import lockout
 from portal.security.audit import record_event
 from portal.security.passwords import hash_password
@@ -74,29 +75,27 @@ def count_active_administrators() -> int:
     )
 
 
-def _ignoring_case(column, pattern: str):
-    """Case-insensitive LIKE. SQLite's LIKE already ignores case as far as SQLite can (ASCII
-    only, like its lower()), so lower() there would only double the scan time, and a pattern
-    lowered in Python would miss "Łukasz" typed exactly; PostgreSQL needs ILIKE."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        return column.like(pattern, escape="\\")
-    return column.ilike(pattern, escape="\\")
-
-
 def search_employees(query: str | None, page: int = 1, per_page: int = 50, locked_at=None):
     """One page of employees by username, matching name, username or email (case-insensitive);
-    with `locked_at`, only those whose password or second step is locked at that time."""
-    stmt = db.select(Employee).order_by(Employee.username_key)
+    with `locked_at`, only those whose password or second step is locked at that time.
+
+    Both sides are lower-cased in Python (Employee.search_text and search_key), so a plain
+    LIKE ignores case beyond ASCII on SQLite and PostgreSQL alike. The page is found over
+    ids alone, off the (username_key, search_text) index without reading a table row; only
+    the page's own rows are loaded after."""
+    stmt = db.select(Employee.id).order_by(Employee.username_key)
     if locked_at is not None:
         stmt = stmt.where((Employee.locked_until > locked_at) | (Employee.mfa_locked_until > locked_at))
-    if query:
-        pattern = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(
-            Employee.username_key.like(pattern.lower(), escape="\\")
-            | _ignoring_case(Employee.full_name, pattern)
-            | _ignoring_case(Employee.email, pattern)
-        )
-    return db.paginate(stmt, page=min(max(page, 1), MAX_PAGE), per_page=per_page, error_out=False, max_per_page=100)
+    needle = search_key(query or "")
+    if needle:
+        stmt = stmt.where(Employee.search_text.contains(needle, autoescape=True))
+    result = db.paginate(stmt, page=min(max(page, 1), MAX_PAGE), per_page=per_page, error_out=False,
+                         max_per_page=100)
+    if result.items:
+        rows = db.session.scalars(db.select(Employee).where(Employee.id.in_(result.items)))
+        by_id = {employee.id: employee for employee in rows}
+        result.items = [by_id[i] for i in result.items if i in by_id]
+    return result
 
 
 def create_employee(data: EmployeeData, password: str, actor: Employee | None, commit: bool = True) -> Employee:

@@ -1,15 +1,22 @@
 """Employee maintenance through the real routes: access, list and search, create, edit, set password."""
 import html
 import re
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import func
 
 from portal.models import AuditEvent, Employee, UserSession
+from portal.models.employee import employee_search_text
+from portal.services.employees import search_employees
 from tests.conftest import csrf_token, log_in, post_form
 
 NEW_PASSWORD = "a brand new secret phrase"
+# The revision before the one that adds Employee.search_text.
+SEARCH_COLUMN_DOWN_REVISION = "2176f3452222"
 
 
 def field_errors(response, field_id: str) -> str:
@@ -147,7 +154,13 @@ def people(make_employee):
         ("bianchi@example.org", ["Bruno.B"]),  # email stored in mixed case
         ("SHOP.EXAMPLE", ["anna", "chen"]),
         ("Łukasz Żó", ["lukasz"]),  # beyond ASCII, typed as stored
+        ("łukasz żółć", ["lukasz"]),  # beyond ASCII, lower case of a capitalised name
+        ("ŻÓŁĆ", ["lukasz"]),  # beyond ASCII, upper case of a lower-case part
+        ("LZ@EXAMPLE.PL", ["lukasz"]),
+        ("UKAS", ["lukasz"]),  # part of the username and of the full name: listed once
         ("nobody-like-this", []),
+        ("chen chen", []),  # never across the end of the username and the start of the full name
+        ("wei chen", []),  # nor the full name and the email
     ],
 )
 def test_search_by_part_of_name_username_or_email(admin_client, people, query, expected):
@@ -158,15 +171,118 @@ def test_search_by_part_of_name_username_or_email(admin_client, people, query, e
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("%", ["pct"]), ("a_b", ["a_b"]), ("\\", ["slash"])],
+    [("%", ["pct"]), ("50%", ["pct"]), ("a_b", ["a_b"]), ("\\", ["slash"]), ("/", ["fwd"]), ("R/O", ["fwd"]),
+     ("%%", []), ("_", ["a_b"])],
 )
 def test_like_wildcards_in_search_are_literal(admin_client, make_employee, query, expected):
     make_employee(username="pct", full_name="Half 50% Off")
     make_employee(username="a_b", full_name="Underscore Person")
     make_employee(username="axb", full_name="Lookalike Person")
     make_employee(username="slash", full_name="Back\\Slash")
+    make_employee(username="fwd", full_name="Either/Or")
     response = admin_client.get("/employees/", query_string={"q": query})
     assert listed_usernames(response) == expected
+
+
+def test_search_finds_the_polish_name_from_lower_case(admin_client, make_employee):
+    make_employee(username="l.nowak", full_name="Łukasz Nowak", email="l.nowak@example.pl")
+    make_employee(username="lukas", full_name="Lukas Novak", email="lukas@example.cz")
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": "łukasz"})) == ["l.nowak"]
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": "ŁUKASZ NOW"})) == ["l.nowak"]
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": "  Łukasz  "})) == ["l.nowak"]
+
+
+@pytest.mark.parametrize(
+    ("field", "new", "old_part", "new_part"),
+    [
+        ("full_name", "Gertrude Neuname", "oldname", "NEUNAME"),
+        ("email", "gertrude@new-employer.example", "old-employer", "NEW-EMPLOYER"),
+        ("username", "gertrude.renamed", "gertrude.old", "RENAMED"),
+    ],
+)
+def test_after_an_edit_the_new_text_is_found_and_the_old_is_not(
+    admin_client, make_employee, db, field, new, old_part, new_part
+):
+    gertrude = make_employee(username="gertrude.old", full_name="Gertrude Oldname",
+                             email="gertrude@old-employer.example")
+    other = make_employee(username="other", full_name="Other Person", email="other@example.com")
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": old_part})) == ["gertrude.old"]
+
+    response = post_form(admin_client, f"/employees/{gertrude.id}", edit_form(gertrude, **{field: new}))
+    assert response.status_code == 302
+
+    username = new if field == "username" else "gertrude.old"
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": new_part})) == [username]
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": old_part})) == []
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": "gertrude"})) == [username]
+    # the other fields are still found, and the other employee is untouched
+    assert listed_usernames(admin_client.get("/employees/", query_string={"q": "other"})) == ["other"]
+    db.session.refresh(other)
+    assert other.search_text == employee_search_text("other", "Other Person", "other@example.com")
+
+
+def test_search_text_follows_every_way_of_setting_the_fields(db):
+    """Whatever order the constructor or later code sets them in, search_text ends up right."""
+    employee = Employee(email="Mixed@Example.COM", full_name="Zoë Ängström", username=" Zoe.A ",
+                        password_hash="x")
+    assert employee.username == "Zoe.A" and employee.username_key == "zoe.a"
+    assert employee.search_text == "zoe.a\nzoë ängström\nmixed@example.com"
+    employee.email = None
+    assert employee.search_text == "zoe.a\nzoë ängström\n"
+    employee.full_name = "ZOË NEW"
+    employee.username = "zoe.b"
+    assert employee.search_text == "zoe.b\nzoë new\n"
+
+
+def test_search_combines_with_the_locked_filter(admin_client, make_employee, db):
+    locked = make_employee(username="smith.locked", full_name="Sam Smith")
+    make_employee(username="smith.free", full_name="Sue Smith")
+    make_employee(username="jones.locked", full_name="Jo Jones")
+    locked.locked_until = datetime(2999, 1, 1)
+    db.session.execute(db.update(Employee).where(Employee.username_key == "jones.locked")
+                       .values(mfa_locked_until=datetime(2999, 1, 1)))
+    db.session.commit()
+    response = admin_client.get("/employees/", query_string={"q": "SMITH", "locked": "y"})
+    assert listed_usernames(response) == ["smith.locked"]
+    assert "1 employee matching" in response.get_data(as_text=True)
+    assert listed_usernames(admin_client.get("/employees/", query_string={"locked": "y"})) == [
+        "jones.locked", "smith.locked"]
+
+
+def test_search_pages_keep_username_order_and_total(admin_client, make_employee):
+    # created out of username order, with the admin ("Ada Admin") matching too
+    for n in reversed(range(60)):
+        make_employee(username=f"ad{n:03d}", full_name=f"Paged Admirer {n}")
+    first = admin_client.get("/employees/", query_string={"q": "ad"})
+    assert listed_usernames(first) == [f"ad{n:03d}" for n in range(50)]
+    assert "61 employees matching" in first.get_data(as_text=True)
+    second = admin_client.get("/employees/", query_string={"q": "ad", "page": 2})
+    assert listed_usernames(second) == [f"ad{n:03d}" for n in range(50, 60)] + ["admin"]
+    assert "Page 2 of 2" in second.get_data(as_text=True)
+
+
+def test_upgrade_fills_search_text_of_employees_saved_before_it(app, db):
+    """The search column's migration backfills the rows already there, lower-cased as the model does."""
+    downgrade(revision=SEARCH_COLUMN_DOWN_REVISION)
+    try:
+        old_employee = sa.table("employee", *(sa.column(c) for c in (
+            "username", "username_key", "full_name", "email", "status_level", "active", "password_hash",
+            "session_token", "failed_login_count", "lockout_count", "created_at", "updated_at")))
+        now = datetime(2025, 1, 1)
+        with db.engine.begin() as conn:
+            conn.execute(old_employee.insert(), [
+                {"username": username, "username_key": username.lower(), "full_name": full_name, "email": email,
+                 "status_level": 1, "active": True, "password_hash": "x", "session_token": f"token-{username}",
+                 "failed_login_count": 0, "lockout_count": 0, "created_at": now, "updated_at": now}
+                for username, full_name, email in [("Lukasz.N", "Łukasz Nowak", "LN@Example.PL"),
+                                                   ("no.mail", "No Mail", None)]])
+    finally:
+        upgrade()
+    rows = db.session.execute(db.select(Employee.username, Employee.full_name, Employee.email,
+                                        Employee.search_text).order_by(Employee.username_key)).all()
+    assert [r.search_text for r in rows] == [employee_search_text(r.username, r.full_name, r.email) for r in rows]
+    assert [e.username for e in search_employees("łukasz").items] == ["Lukasz.N"]
+    assert [e.username for e in search_employees("NO MAIL").items] == ["no.mail"]
 
 
 def test_search_results_are_escaped(admin_client, make_employee):
