@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from portal.account import bp
 from portal.account.forms import ChangePasswordForm, ConfirmIdentityForm
-from portal.auth.forms import FAILED_CODE, ActivateForm, SavedCodesForm
+from portal.auth.forms import ENROLMENT_CODE_REFUSED, FAILED_CODE, ActivateForm, SavedCodesForm, SignupForm
 from portal.clock import utcnow
 from portal.extensions import limiter
 from portal.mfa import service as mfa
@@ -35,7 +35,9 @@ def render_profile(status=200, **panels):
         "account/profile.html", form=panels.pop("form", None) or ChangePasswordForm(current_user, formdata=None),
         mfa_status=mfa.status(current_user), summary=mfa.employee_mfa_summary(current_user),
         fresh=has_fresh_proof(), proof_form=panels.pop("proof_form", None) or ConfirmIdentityForm(formdata=None),
-        low_codes=mfa.LOW_RECOVERY_CODES, sessions=session_views(current_user, current_session_record()),
+        low_codes=mfa.LOW_RECOVERY_CODES, code_required=mfa.enrolment_code_required(current_user),
+        signup_form=panels.pop("signup_form", None) or SignupForm(formdata=None),
+        sessions=session_views(current_user, current_session_record()),
         dialog_urls={"activate": url_for("account.mfa_activate"), "close": url_for("account.profile"),
                      "finish": url_for("account.mfa_finish")},
         **panels,
@@ -68,7 +70,15 @@ def mfa_signup():
     """Signup for MFA from the profile: when not enrolled, or to replace the app after a fresh proof."""
     status = mfa.status(current_user)
     _require(status.enabled and (not status.enrolled or has_fresh_proof()))
-    return render_profile(enrolment=mfa.prepare(current_user), activate_form=ActivateForm())
+    form = SignupForm()
+    if not form.validate_on_submit():
+        return render_profile(signup_form=form, status=400)
+    try:
+        enrolment = mfa.prepare(current_user, form.enrolment_code.data, client_address())
+    except mfa.EnrolmentCodeRefused:
+        form.enrolment_code.errors.append(ENROLMENT_CODE_REFUSED)
+        return render_profile(signup_form=form, status=400)
+    return render_profile(enrolment=enrolment, activate_form=ActivateForm())
 
 
 @bp.post("/mfa/activate")

@@ -37,6 +37,17 @@ class CodeForm(FlaskForm):
     submit = SubmitField("Verify")
 
 
+ENROLMENT_CODE_REFUSED = "That enrolment code is not valid or has expired. Ask your administrator for a new one."
+
+
+class SignupForm(FlaskForm):
+    """The Signup for MFA button; after a Reset MFA that issued one, with the enrolment code."""
+
+    enrolment_code = StringField("Enrolment code", validators=[Length(max=32)],
+                                 description="Your administrator gave it to you or sent it by email with the reset.")
+    submit = SubmitField("Signup for MFA")
+
+
 class ActivateForm(FlaskForm):
     code = StringField("Code from the app", validators=[InputRequired(), Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})

@@ -2,7 +2,14 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from portal.auth import bp
-from portal.auth.forms import FAILED_CODE, ActivateForm, CodeForm, SavedCodesForm
+from portal.auth.forms import (
+    ENROLMENT_CODE_REFUSED,
+    FAILED_CODE,
+    ActivateForm,
+    CodeForm,
+    SavedCodesForm,
+    SignupForm,
+)
 from portal.extensions import limiter
 from portal.mfa import service as mfa
 from portal.security.audit import record_event
@@ -25,14 +32,16 @@ def _finish_sign_in(employee, message: str | None = None, category: str = "info"
     return redirect(next_url or url_for("auth.home"))
 
 
-def _render(employee, form=None, enrolment=None, activate_form=None, codes=None, saved_form=None, status=200):
+def _render(employee, form=None, enrolment=None, activate_form=None, codes=None, saved_form=None,
+            signup_form=None, status=200):
     method = request.values.get("method", "totp")
     form = form or CodeForm(method=method)
     form.code.label.text = mfa.METHODS.get(form.method.data, mfa.METHODS["totp"]).field_label
     return render_template(
         "auth/second_step.html", employee=employee, status=mfa.status(employee), form=form,
         methods=mfa.methods_for(employee), enrolment=enrolment, activate_form=activate_form,
-        codes=codes, saved_form=saved_form,
+        codes=codes, saved_form=saved_form, signup_form=signup_form or SignupForm(formdata=None),
+        code_required=mfa.enrolment_code_required(employee),
         dialog_urls={"activate": url_for("auth.signup_activate"), "close": url_for("auth.second_step"),
                      "finish": url_for("auth.signup_finish")},
     ), status
@@ -80,8 +89,16 @@ def signup():
     employee = _employee()
     if not mfa.status(employee).may_sign_up:
         abort(403)
+    form = SignupForm()
+    if not form.validate_on_submit():
+        return _render(employee, signup_form=form, status=400)
+    try:
+        enrolment = mfa.prepare(employee, form.enrolment_code.data, client_address())
+    except mfa.EnrolmentCodeRefused:
+        form.enrolment_code.errors.append(ENROLMENT_CODE_REFUSED)
+        return _render(employee, signup_form=form, status=400)
     touch_pending()
-    return _render(employee, enrolment=mfa.prepare(employee), activate_form=ActivateForm())
+    return _render(employee, enrolment=enrolment, activate_form=ActivateForm())
 
 
 @bp.post("/login/signup/activate")

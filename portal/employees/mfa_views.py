@@ -16,9 +16,14 @@ def reset_mfa(employee_id: int):
     form = ResetMfaForm()
     if not form.validate_on_submit():
         return render_edit_page(employee, reset_form=form, status=400)
-    mfa.reset(employee, actor=current_user, reason=form.reason.data.strip())
+    code = mfa.reset(employee, actor=current_user, reason=form.reason.data.strip())
     flash(f"MFA has been reset for {employee.username}; their sessions have been ended. "
           "They will be offered Signup for MFA at their next sign-in.", "success")
+    if code:
+        flash(f"Give {employee.username} this enrolment code in person: {code}. It works once, for 24 hours, "
+              "and is shown only now.", "warning")
+    elif mfa.enrolment_code_required(employee):
+        flash(f"The enrolment code they need for Signup was emailed to {employee.email}.", "info")
     return redirect(url_for("employees.edit", employee_id=employee.id))
 
 

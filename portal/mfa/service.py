@@ -11,6 +11,7 @@ from datetime import datetime
 from portal import mail
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.mfa import enrolment_code
 from portal.mfa import settings as mfa_settings
 from portal.mfa.providers import recovery_codes, totp
 from portal.models import Employee, MfaCredential
@@ -93,8 +94,26 @@ def methods_for(employee: Employee) -> list[Method]:
 
 # --- enrolment -------------------------------------------------------------
 
-def prepare(employee: Employee) -> totp.Enrolment:
-    """Start Signup for MFA: a new pending secret, stored encrypted, not yet active."""
+class EnrolmentCodeRefused(ValueError):
+    """Signup needs the enrolment code from the last Reset MFA, and this one is wrong or expired."""
+
+
+def enrolment_code_required(employee: Employee) -> bool:
+    return enrolment_code.required(employee)
+
+
+def prepare(employee: Employee, code: str | None = None, address: str | None = None) -> totp.Enrolment:
+    """Start Signup for MFA: a new pending secret, stored encrypted, not yet active.
+
+    After a Reset MFA that issued an enrolment code, `code` must match it; a wrong one
+    counts as a failed second-step attempt and raises EnrolmentCodeRefused.
+    """
+    now = utcnow()
+    if enrolment_code.required(employee) and (employee.is_second_step_locked(now)
+                                              or not enrolment_code.matches(employee, code, now)):
+        if not employee.is_second_step_locked(now):
+            _register_failure(employee, now, "enrolment code", address)
+        raise EnrolmentCodeRefused
     cfg = mfa_settings.current()
     enrolment = totp.prepare(employee.id, cfg.totp, employee.username, cfg.issuer)
     db.session.commit()
@@ -123,6 +142,7 @@ def activate(employee: Employee, code: str, address: str | None = None) -> list[
         db.session.delete(old)
     enrolment.credential.status = ACTIVE
     enrolment.credential.activated_at = now
+    enrolment_code.spend(employee)
     codes = recovery_codes.generate(employee.id)
     lockout.clear(employee, lockout.SECOND_STEP)
     record_event("mfa.signup", actor=employee, subject=employee, details={"method": "totp"})
@@ -250,17 +270,25 @@ def unlock(employee: Employee, actor: Employee) -> None:
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
 
-def reset(employee: Employee, actor: Employee, reason: str) -> None:
-    """Reset MFA: remove every credential and recovery code; the employee may sign up again."""
+def reset(employee: Employee, actor: Employee, reason: str) -> str | None:
+    """Reset MFA: remove every credential and recovery code; the employee may sign up again.
+
+    With "require an enrolment code" on, a new code is issued: emailed to an employee
+    with an address, otherwise returned once for the administrator to hand over.
+    """
+    now = utcnow()
     db.session.execute(MfaCredential.__table__.delete().where(MfaCredential.employee_id == employee.id))
     recovery_codes.delete_all(employee.id)
     lockout.clear(employee, lockout.SECOND_STEP)
+    code = enrolment_code.issue(employee, now) if mfa_settings.current().require_enrolment_code else None
     employee.rotate_session_token()
     end_all_sessions(employee, "MFA reset")
-    record_event("mfa.reset", actor=actor, subject=employee, details={"reason": reason})
+    record_event("mfa.reset", actor=actor, subject=employee,
+                 details={"reason": reason, "enrolment_code": "issued" if code else "not required"})
     db.session.commit()
     _notify(employee, "Your multi-factor authentication was reset", "email/mfa_reset.txt",
-            actor=actor, reason=reason, when=utcnow())
+            actor=actor, reason=reason, when=now, enrolment_code=code, valid_until=now + enrolment_code.VALIDITY)
+    return code if code and not employee.email else None
 
 
 def _notify(employee: Employee, subject: str, template: str, **context) -> None:

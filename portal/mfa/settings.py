@@ -14,6 +14,7 @@ DEFAULTS = {
     "mfa.totp.drift": 1,
     "mfa.failed_limit": 5,
     "mfa.lock_minutes": 15,
+    "mfa.require_enrolment_code": False,
 }
 for _key, _default in DEFAULTS.items():
     settings.register(_key, _default)
@@ -31,6 +32,7 @@ class MfaSettings:
     drift: int
     failed_limit: int
     lock_minutes: int
+    require_enrolment_code: bool
 
 
 def current() -> MfaSettings:
@@ -47,4 +49,5 @@ def _read() -> MfaSettings:
         drift=min(int(settings.get("mfa.totp.drift")), MAX_DRIFT),
         failed_limit=min(int(settings.get("mfa.failed_limit")), 100),
         lock_minutes=int(settings.get("mfa.lock_minutes")),
+        require_enrolment_code=bool(settings.get("mfa.require_enrolment_code")),
     )

@@ -78,6 +78,9 @@ class Employee(UserMixin, db.Model):
     mfa_locked_until: Mapped[datetime | None]
     mfa_last_failure_at: Mapped[datetime | None]
     mfa_last_failure_address: Mapped[str | None] = mapped_column(String(45))
+    # After a Reset MFA with "require an enrolment code": the code's keyed hash and its end.
+    mfa_enrolment_code_hash: Mapped[str | None] = mapped_column(String(64))
+    mfa_enrolment_code_expires_at: Mapped[datetime | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

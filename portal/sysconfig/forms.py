@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import BooleanField, IntegerField, RadioField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
 from portal.mfa.settings import MAX_DRIFT, MAX_LOCK_MINUTES
@@ -29,6 +29,10 @@ class MfaSettingsForm(FlaskForm):
                                 validators=[InputRequired(), NumberRange(1, 100)])
     lock_minutes = IntegerField("Lock period (minutes)", validators=[InputRequired(), NumberRange(1, MAX_LOCK_MINUTES)],
                                 description="Doubles with each further lock, up to 24 hours.")
+    require_enrolment_code = BooleanField(
+        "After Reset MFA, require an enrolment code",
+        description="Recommended. The reset gives a single-use code for 24 hours (emailed, or shown once to the "
+                    "administrator) that Signup asks for, so a stolen password alone cannot enrol a new authenticator.")
     timeout_minutes = IntegerField(
         "Inactivity timeout (minutes)", validators=[InputRequired(), NumberRange(1, 24 * 60)],
         description="NIST SP 800-63B (AAL2) and OWASP ASVS level 2 ask for 30 to 60 minutes at most; "
@@ -55,6 +59,7 @@ class MfaSettingsForm(FlaskForm):
         "drift": ("mfa.totp.drift", int, int),
         "failed_limit": ("mfa.failed_limit", int, int),
         "lock_minutes": ("mfa.lock_minutes", int, int),
+        "require_enrolment_code": ("mfa.require_enrolment_code", bool, bool),
         "timeout_minutes": ("session.timeout_minutes", int, int),
         "warning_minutes": ("session.warning_minutes", int, int),
         "timeout_applies": ("session.timeout_applies", str, str),

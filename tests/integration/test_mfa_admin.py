@@ -1,4 +1,5 @@
 """Employee maintenance › Edit: Reset MFA, Unlock, and the locked-employees filter."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from portal import settings
 from portal.mfa import service as mfa
 from portal.mfa.providers import recovery_codes, totp
 from portal.models import AuditEvent
-from tests.authenticator import totp_code
+from tests.authenticator import key_from_page, totp_code
 from tests.conftest import log_in, post_form
 
 
@@ -52,7 +53,8 @@ def test_reset_mfa_clears_factors_ends_sessions_and_offers_signup_again(app, adm
     assert totp.credentials(bob.id) == [] and recovery_codes.remaining(bob.id) == 0
     assert bob_browser.get("/").headers["Location"].startswith("/login")
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.event == "mfa.reset"))
-    assert (event.actor_id, event.subject_id, event.details) == (admin.id, bob.id, {"reason": "lost phone"})
+    assert (event.actor_id, event.subject_id) == (admin.id, bob.id)
+    assert event.details == {"reason": "lost phone", "enrolment_code": "not required"}
     assert [m["To"] for m in smtp_server if "reset" in m["Subject"]] == ["bob@example.com"]
 
     log_in(bob_browser, "bob")
@@ -86,3 +88,62 @@ def test_second_step_lock_is_shown_unlocked_and_filtered(app, admin_client, enro
     assert bob.mfa_locked_until is None and bob.mfa_failed_count == 0
     assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.event == "account.unlocked"))
     assert ">bob<" not in admin_client.get("/employees/?locked=y").get_data(as_text=True)
+
+
+def _reset(admin_client, employee):
+    return post_form(admin_client, f"/employees/{employee.id}/mfa/reset", {"reason": "new phone",
+                     "confirm_reset": "y"}, form_url=f"/employees/{employee.id}")
+
+
+def test_enrolment_code_after_reset_is_emailed_and_needed_for_signup(app, admin_client, enrolled_bob, db,
+                                                                     smtp_server, frozen_clock):
+    bob, _ = enrolled_bob
+    settings.save({"mfa.require_enrolment_code": True})
+    response = _reset(admin_client, bob)
+    assert "emailed to bob@example.com" in admin_client.get(response.headers["Location"]).get_data(True)
+    body = smtp_server[-1].get_content()
+    code = re.search(r"^ +([A-Z2-9]{5}-[A-Z2-9]{5})\s*$", body, re.M).group(1)
+
+    browser = app.test_client()
+    log_in(browser, "bob")
+    page = browser.get("/login/verify").get_data(as_text=True)
+    assert 'for="enrolment_code">Enrolment code</label>' in page
+    refused = post_form(browser, "/login/signup", {"enrolment_code": "AAAAA-AAAAA"}, form_url="/login/verify")
+    assert refused.status_code == 400 and "not valid or has expired" in refused.get_data(as_text=True)
+    db.session.refresh(bob)
+    assert bob.mfa_failed_count == 1
+
+    page = post_form(browser, "/login/signup", {"enrolment_code": code.lower()}, form_url="/login/verify")
+    key = key_from_page(page.get_data(as_text=True))
+    post_form(browser, "/login/signup/activate", {"code": totp_code(key)}, form_url="/login/verify")
+    db.session.refresh(bob)
+    assert bob.mfa_enrolment_code_hash is None  # spent
+    assert totp.credentials(bob.id)
+
+
+def test_enrolment_code_is_shown_once_without_email_and_expires(app, admin_client, make_employee, db,
+                                                                 frozen_clock):
+    settings.save({"mfa.status": True, "mfa.mode": "mandatory", "mfa.require_enrolment_code": True})
+    dan = make_employee(username="dan", email=None)
+    enrolment = mfa.prepare(dan)
+    mfa.activate(dan, totp_code(enrolment.secret))
+    response = _reset(admin_client, dan)
+    shown = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    code = re.search(r"enrolment code in person: ([A-Z2-9]{5}-[A-Z2-9]{5})", shown).group(1)
+    assert code not in admin_client.get(f"/employees/{dan.id}").get_data(as_text=True)  # shown only once
+
+    frozen_clock.advance(timedelta(hours=24, seconds=1))
+    browser = app.test_client()
+    log_in(browser, "dan")
+    expired = post_form(browser, "/login/signup", {"enrolment_code": code}, form_url="/login/verify")
+    assert expired.status_code == 400 and "<dialog" not in expired.get_data(as_text=True)
+
+
+def test_without_the_option_no_code_is_asked(app, admin_client, enrolled_bob, smtp_server):
+    bob, _ = enrolled_bob
+    _reset(admin_client, bob)
+    assert "enrolment code" not in smtp_server[-1].get_content()
+    browser = app.test_client()
+    log_in(browser, "bob")
+    assert "Enrolment code" not in browser.get("/login/verify").get_data(as_text=True)
+    assert "<dialog" in post_form(browser, "/login/signup", {}, form_url="/login/verify").get_data(as_text=True)
