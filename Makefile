@@ -38,6 +38,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_lists.py
 	$(BIN)/python bench/bench_signin.py
+	$(BIN)/python bench/bench_session.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -82,9 +82,14 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Back Office <no-reply@localhost>")
     MAIL_TIMEOUT = _env_int("MAIL_TIMEOUT", 10)
+    # Without MAIL_SERVER, development writes mail to the console; elsewhere it is not sent
+    # (a console is a log, and notices can carry enrolment codes).
+    MAIL_CONSOLE = False
 
 
 class DevelopmentConfig(Config):
+    MAIL_CONSOLE = True
+
     def __init__(self) -> None:
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or _instance_file("secret_key", lambda: secrets.token_hex(32))
         self.MFA_ENCRYPTION_KEYS = os.environ.get("MFA_ENCRYPTION_KEYS") or _instance_file(

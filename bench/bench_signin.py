@@ -103,7 +103,7 @@ def prepare(app) -> tuple[Authenticator, str]:
         enrolment = mfa.prepare(employee)
         credential = enrolment.credential
         authenticator = Authenticator(enrolment.secret, credential.digits, credential.algorithm, credential.period)
-        if mfa.activate(employee, authenticator.next_code()) is None:
+        if mfa.activate(employee, enrolment.credential.id, authenticator.next_code()) is None:
             raise SystemExit("could not enrol the bench employee")
         stored_hash = db.session.scalar(sa.select(Employee.password_hash).where(Employee.username == USERNAME))
         db.session.remove()

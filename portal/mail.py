@@ -1,6 +1,7 @@
 """Sending notices by email over SMTP (MAIL_* settings).
 
-Without MAIL_SERVER (development) a message is written to the console instead.
+Without MAIL_SERVER a message is written to the console in development
+(MAIL_CONSOLE) and not sent at all elsewhere.
 A mail server that is down never breaks the action that sent the notice: the
 failure is logged and reported to the caller as False.
 """
@@ -20,8 +21,11 @@ def send(to: str, subject: str, template: str, **context) -> bool:
     message["Subject"] = subject
     message.set_content(render_template(template, **context))
     if not cfg["MAIL_SERVER"]:
-        sys.stderr.write(f"--- mail (MAIL_SERVER not set, not sent) ---\n{message}\n---\n")
-        return True
+        if cfg["MAIL_CONSOLE"]:
+            sys.stderr.write(f"--- mail (MAIL_SERVER not set, not sent) ---\n{message}\n---\n")
+            return True
+        current_app.logger.warning("MAIL_SERVER is not set: mail %r to %s was not sent", subject, to)
+        return False
     try:
         with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=cfg["MAIL_TIMEOUT"]) as smtp:
             if cfg["MAIL_USE_TLS"]:

@@ -3,7 +3,7 @@ from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from portal.forms import new_password_fields
-from portal.security.passwords import verify_password
+from portal.services.employees import check_current_password
 
 
 class ChangePasswordForm(FlaskForm):
@@ -16,7 +16,7 @@ class ChangePasswordForm(FlaskForm):
         self.employee = employee
 
     def validate_current_password(self, field):
-        if not verify_password(self.employee.password_hash, field.data):
+        if not check_current_password(self.employee, field.data):
             raise ValidationError("The current password is not correct.")
 
     def validate_password(self, field):

@@ -22,6 +22,7 @@ from portal.services.sessions import session_views
 FRESH_PROOF_LIFETIME = timedelta(minutes=5)
 FRESH_KEY = "mfa_fresh_at"
 SIGNED_UP_KEY = "mfa_signed_up"
+ENROLMENT_KEY = "mfa_enrolment_id"
 
 
 def has_fresh_proof() -> bool:
@@ -78,6 +79,7 @@ def mfa_signup():
     except mfa.EnrolmentCodeRefused:
         form.enrolment_code.errors.append(ENROLMENT_CODE_REFUSED)
         return render_profile(signup_form=form, status=400)
+    session[ENROLMENT_KEY] = enrolment.credential.id
     return render_profile(enrolment=enrolment, activate_form=ActivateForm())
 
 
@@ -85,13 +87,16 @@ def mfa_signup():
 @login_required
 @limiter.limit("30 per minute")
 def mfa_activate():
-    enrolment = mfa.pending_enrolment(current_user)
-    _require(enrolment is not None)
+    status = mfa.status(current_user)
+    enrolment = mfa.pending_enrolment(current_user, session.get(ENROLMENT_KEY))
+    # Replacing an app that is in use needs a fresh proof at this step too, not only at signup.
+    _require(enrolment is not None and (not status.enrolled or has_fresh_proof()))
     form = ActivateForm()
     if form.validate_on_submit():
-        codes = mfa.activate(current_user, form.code.data, client_address())
+        codes = mfa.activate(current_user, enrolment.credential.id, form.code.data or "", client_address())
         if codes is not None:
-            session[SIGNED_UP_KEY] = True
+            session.pop(ENROLMENT_KEY, None)
+            session[SIGNED_UP_KEY] = enrolment.credential.id
             return render_profile(codes=codes, saved_form=SavedCodesForm())
         form.code.errors.append(FAILED_CODE)
     return render_profile(enrolment=enrolment, activate_form=form)
@@ -100,7 +105,7 @@ def mfa_activate():
 @bp.post("/mfa/finish")
 @login_required
 def mfa_finish():
-    _require(session.pop(SIGNED_UP_KEY, False))
+    _require(mfa.is_active_credential(current_user, session.pop(SIGNED_UP_KEY, None)))
     flash("Multi-factor authentication is on for your account.", "success")
     return redirect(url_for("account.profile"))
 

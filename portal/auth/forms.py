@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from portal.forms import new_password_fields
 from portal.security.signin import authenticate
@@ -49,7 +49,9 @@ class SignupForm(FlaskForm):
 
 
 class ActivateForm(FlaskForm):
-    code = StringField("Code from the app", validators=[InputRequired(), Length(max=16)],
+    """No InputRequired: an empty code is a failed attempt like any wrong one."""
+
+    code = StringField("Code from the app", validators=[Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
     submit = SubmitField("Activate")
 

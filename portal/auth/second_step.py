@@ -97,7 +97,7 @@ def signup():
     except mfa.EnrolmentCodeRefused:
         form.enrolment_code.errors.append(ENROLMENT_CODE_REFUSED)
         return _render(employee, signup_form=form, status=400)
-    touch_pending()
+    touch_pending(enrolment_id=enrolment.credential.id)
     return _render(employee, enrolment=enrolment, activate_form=ActivateForm())
 
 
@@ -105,14 +105,14 @@ def signup():
 @limiter.limit(SECOND_STEP_LIMIT)
 def signup_activate():
     employee = _employee()
-    enrolment = mfa.pending_enrolment(employee)
+    enrolment = mfa.pending_enrolment(employee, pending_mark("enrolment_id"))
     if not mfa.status(employee).may_sign_up or enrolment is None:
         abort(403)
     form = ActivateForm()
     if form.validate_on_submit():
-        codes = mfa.activate(employee, form.code.data, client_address())
+        codes = mfa.activate(employee, enrolment.credential.id, form.code.data or "", client_address())
         if codes is not None:
-            touch_pending(signed_up=True)
+            touch_pending(signed_up=enrolment.credential.id)
             return _render(employee, codes=codes, saved_form=SavedCodesForm())
         form.code.errors.append(FAILED_CODE)
     return _render(employee, enrolment=enrolment, activate_form=form)
@@ -122,7 +122,7 @@ def signup_activate():
 def signup_finish():
     employee = _employee()
     # Only the session that has just proved a code from the new authenticator gets through here.
-    if not pending_mark("signed_up") or not mfa.is_enrolled(employee):
+    if not mfa.is_active_credential(employee, pending_mark("signed_up")):
         abort(403)
     form = SavedCodesForm()
     if not form.validate_on_submit():

@@ -83,6 +83,10 @@ def is_enrolled(employee: Employee) -> bool:
     return bool(totp.credentials(employee.id))
 
 
+def is_active_credential(employee: Employee, credential_id: int | None) -> bool:
+    return credential_id is not None and any(c.id == credential_id for c in totp.credentials(employee.id))
+
+
 def status(employee: Employee) -> MfaStatus:
     cfg = mfa_settings.current()
     return MfaStatus(enabled=cfg.enabled, mandatory=cfg.mandatory, enrolled=is_enrolled(employee))
@@ -120,21 +124,26 @@ def prepare(employee: Employee, code: str | None = None, address: str | None = N
     return enrolment
 
 
-def pending_enrolment(employee: Employee) -> totp.Enrolment | None:
+def pending_enrolment(employee: Employee, credential_id: int | None) -> totp.Enrolment | None:
+    """The pending enrolment this browser prepared (its id is kept in the session that made it),
+    so another session of the same employee can neither see its secret nor activate it."""
+    if credential_id is None:
+        return None
     credential = db.session.scalar(db.select(MfaCredential).where(
-        MfaCredential.employee_id == employee.id, MfaCredential.provider == totp.NAME,
-        MfaCredential.status == PENDING))
+        MfaCredential.id == credential_id, MfaCredential.employee_id == employee.id,
+        MfaCredential.provider == totp.NAME, MfaCredential.status == PENDING))
     if credential is None:
         return None
     return totp.enrolment_of(credential, employee.username, mfa_settings.current().issuer)
 
 
-def activate(employee: Employee, code: str, address: str | None = None) -> list[str] | None:
+def activate(employee: Employee, credential_id: int | None, code: str,
+             address: str | None = None) -> list[str] | None:
     """Confirm the pending secret with a code from the app; returns the new recovery codes once."""
     now = utcnow()
     if employee.is_second_step_locked(now):
         return None
-    enrolment = pending_enrolment(employee)
+    enrolment = pending_enrolment(employee, credential_id)
     if enrolment is None or not totp.check(enrolment.credential, code, now, mfa_settings.current().drift):
         _register_failure(employee, now, "signup", address)
         return None
@@ -273,8 +282,8 @@ def _iso(moment: datetime | None) -> str | None:
 def reset(employee: Employee, actor: Employee, reason: str) -> str | None:
     """Reset MFA: remove every credential and recovery code; the employee may sign up again.
 
-    With "require an enrolment code" on, a new code is issued: emailed to an employee
-    with an address, otherwise returned once for the administrator to hand over.
+    With "require an enrolment code" on, a new code is issued: emailed to the employee,
+    or, when that is not possible, returned once for the administrator to hand over.
     """
     now = utcnow()
     db.session.execute(MfaCredential.__table__.delete().where(MfaCredential.employee_id == employee.id))
@@ -286,12 +295,12 @@ def reset(employee: Employee, actor: Employee, reason: str) -> str | None:
     record_event("mfa.reset", actor=actor, subject=employee,
                  details={"reason": reason, "enrolment_code": "issued" if code else "not required"})
     db.session.commit()
-    _notify(employee, "Your multi-factor authentication was reset", "email/mfa_reset.txt",
-            actor=actor, reason=reason, when=now, enrolment_code=code, valid_until=now + enrolment_code.VALIDITY)
-    return code if code and not employee.email else None
+    emailed = _notify(employee, "Your multi-factor authentication was reset", "email/mfa_reset.txt",
+                      actor=actor, reason=reason, when=now, enrolment_code=code,
+                      valid_until=now + enrolment_code.VALIDITY)
+    return None if emailed else code
 
 
-def _notify(employee: Employee, subject: str, template: str, **context) -> None:
-    """Email the employee about a change to their MFA, when they have an address."""
-    if employee.email:
-        mail.send(employee.email, subject, template, employee=employee, **context)
+def _notify(employee: Employee, subject: str, template: str, **context) -> bool:
+    """Email the employee about a change to their MFA; False when they have no address or it failed."""
+    return bool(employee.email) and mail.send(employee.email, subject, template, employee=employee, **context)

@@ -24,7 +24,7 @@ def add_security_headers(response):
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if response.mimetype == "text/html":
-        # Signed-in pages hold personal data: never keep them in a shared cache.
-        headers.setdefault("Cache-Control", "no-store")
+    if request.endpoint not in ("static", "bootstrap.static"):
+        # Pages, exports and JSON hold personal data or secrets: never keep them in a cache.
+        headers["Cache-Control"] = "no-store"
     return response

@@ -15,7 +15,8 @@ from portal.models import Employee
 from portal.security.session_guard import wants_json
 
 PENDING_KEY = "pending"
-PENDING_LIFETIME = timedelta(minutes=5)
+PENDING_LIFETIME = timedelta(minutes=5)  # without a step
+PENDING_MAXIMUM = timedelta(minutes=15)  # from the password, whatever the steps
 # The only endpoints a pending visitor may reach.
 SECOND_STEP_ENDPOINTS = frozenset({
     "auth.second_step", "auth.skip", "auth.signup", "auth.signup_activate", "auth.signup_finish",
@@ -26,10 +27,14 @@ SECOND_STEP_ENDPOINTS = frozenset({
 def begin_pending(employee: Employee, next_url: str | None) -> None:
     """After a correct password: forget everything in the cookie, remember only who is half-way in."""
     session.clear()
+    now = utcnow().isoformat()
     session[PENDING_KEY] = {
         "employee_id": employee.id,
+        # A password change, deactivation or Reset MFA rotates the token and so ends this state.
+        "token": employee.session_token,
         "id": secrets.token_urlsafe(16),
-        "at": utcnow().isoformat(),
+        "since": now,
+        "at": now,
         "next": next_url,
     }
 
@@ -52,7 +57,8 @@ def pending_employee() -> Employee | None:
         return None
     if "pending_employee" not in g:
         employee = db.session.get(Employee, state["employee_id"])
-        g.pending_employee = employee if employee is not None and employee.active else None
+        valid = employee is not None and employee.active and employee.session_token == state.get("token")
+        g.pending_employee = employee if valid else None
     return g.pending_employee
 
 
@@ -61,7 +67,9 @@ def pending_next() -> str | None:
 
 
 def _lapsed(state: dict) -> bool:
-    return utcnow() - datetime.fromisoformat(state["at"]) > PENDING_LIFETIME
+    now = utcnow()
+    return (now - datetime.fromisoformat(state["at"]) > PENDING_LIFETIME
+            or now - datetime.fromisoformat(state["since"]) > PENDING_MAXIMUM)
 
 
 def guard_pending():

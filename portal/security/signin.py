@@ -4,6 +4,8 @@ Every refusal looks the same to the caller (`None`): unknown user, wrong
 password, inactive and locked accounts cannot be told apart from outside, and
 an unknown user costs the same hashing time as a known one.
 """
+import hashlib
+import hmac
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -28,6 +30,12 @@ def find_employee(username: str) -> Employee | None:
     return db.session.scalar(db.select(Employee).where(Employee.username_key == key))
 
 
+def fingerprint(text: str | None) -> str:
+    """A keyed digest: the same unknown username tried twice reads the same in the audit log."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, b"username:" + (text or "").strip().lower().encode(), hashlib.sha256).hexdigest()[:12]
+
+
 def lock_period(lock_number: int) -> timedelta:
     cfg = current_app.config
     return lockout.lock_period(lock_number, cfg["LOCKOUT_BASE_MINUTES"], cfg["LOCKOUT_MAX_MINUTES"])
@@ -39,7 +47,8 @@ def authenticate(username: str, password: str) -> Employee | None:
     employee = find_employee(username)
     if employee is None:
         burn_verification_time(password)
-        record_event("signin.failed", details={"username": (username or "")[:64], "reason": "unknown user"})
+        # Not the text itself: people type their password into the username field.
+        record_event("signin.failed", details={"reason": "unknown user", "username_fingerprint": fingerprint(username)})
         db.session.commit()
         return None
 

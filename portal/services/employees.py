@@ -12,8 +12,9 @@ from portal.models import Employee, StatusLevel
 from portal.models.employee import search_key
 from portal.security import lockout
 from portal.security.audit import record_event
-from portal.security.passwords import hash_password
+from portal.security.passwords import hash_password, verify_password
 from portal.security.session_guard import end_all_sessions
+from portal.security.signin import register_failure
 
 # Page numbers beyond this read as this: still an empty page, but the row offset stays a
 # number every database accepts (a 20-digit page must not become a server error).
@@ -145,6 +146,21 @@ def update_employee(employee: Employee, changes: dict[str, Any], actor: Employee
     record_event("employee.changed", actor=actor, subject=employee, details=diff)
     db.session.commit()
     return diff
+
+
+def check_current_password(employee: Employee, password: str) -> bool:
+    """The current password asked before a change: a wrong one counts like a failed sign-in,
+    and when that locks the account, every session of it ends (someone is guessing)."""
+    if verify_password(employee.password_hash, password or ""):
+        return True
+    now = utcnow()
+    register_failure(employee, now)
+    record_event("signin.failed", actor=employee, subject=employee, details={"reason": "wrong current password"})
+    if employee.is_locked(now):
+        employee.rotate_session_token()
+        end_all_sessions(employee, "account locked")
+    db.session.commit()
+    return False
 
 
 def set_password(employee: Employee, password: str, actor: Employee, keep_session=None) -> None:

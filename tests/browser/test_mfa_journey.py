@@ -108,8 +108,9 @@ def test_mandatory_signup_with_a_phone_then_codes_and_recovery(page, make_employ
 
     # an administrator resets Max's MFA from Employee maintenance › Edit; Max is offered Signup again
     boss = make_employee(username="boss", full_name="Bea Boss", status_level=9)
-    boss_key = mfa.prepare(boss).secret
-    mfa.activate(boss, totp_code(boss_key))
+    boss_enrolment = mfa.prepare(boss)
+    boss_key = boss_enrolment.secret
+    mfa.activate(boss, boss_enrolment.credential.id, totp_code(boss_key))
     at_noon.advance(timedelta(seconds=30))
     log_in(page, "boss")
     page.get_by_label("One-time password").fill(totp_code(boss_key))

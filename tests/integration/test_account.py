@@ -126,3 +126,17 @@ def test_change_without_csrf_token_is_refused(sam_client, app):
     data = {"current_password": OLD_PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     assert sam_client.post("/account/", data=data).status_code == 400
     assert log_in(app.test_client(), "sam", OLD_PASSWORD).status_code == 302
+
+
+def test_guessing_the_current_password_locks_the_account_and_ends_its_sessions(sam_client, app, db, sam):
+    other = app.test_client()
+    log_in(other, sam.username)
+    for _ in range(10):
+        change_password(sam_client, current="a wrong guess here")
+        if sam_client.get("/account/").status_code != 200:
+            break
+    db.session.refresh(sam)
+    assert sam.locked_until is not None
+    assert sam_client.get("/account/").status_code == 302
+    assert other.get("/account/").status_code == 302
+    assert log_in(app.test_client(), sam.username).status_code == 200  # locked: the password is refused

@@ -37,8 +37,9 @@ def old_key(app) -> str:
 
 def enrol(employee) -> str:
     """An active enrolment made through the service, confirmed with an oathtool code; returns the secret."""
-    secret = mfa.prepare(employee).secret
-    assert mfa.activate(employee, totp_code(secret)) is not None
+    enrolment = mfa.prepare(employee)
+    secret = enrolment.secret
+    assert mfa.activate(employee, enrolment.credential.id, totp_code(secret)) is not None
     return secret
 
 
@@ -72,7 +73,8 @@ def test_rotation_re_encrypts_active_and_pending_secrets_under_the_newest_key(
         app, db, make_employee, frozen_clock, mfa_keys, old_key, client):
     ann, bob = make_employee(username="ann"), make_employee(username="bob")
     ann_secret = enrol(ann)
-    bob_secret = mfa.prepare(bob).secret  # Signup opened, not yet confirmed
+    bob_enrolment = mfa.prepare(bob)  # Signup opened, not yet confirmed
+    bob_secret = bob_enrolment.secret
     before = tokens(db)
     assert len(before) == 2
 
@@ -91,9 +93,9 @@ def test_rotation_re_encrypts_active_and_pending_secrets_under_the_newest_key(
     # the old key can now leave the configuration
     mfa_keys(NEWKEY)
     assert can_verify(ann, ann_secret, frozen_clock)
-    assert mfa.pending_enrolment(bob).secret == bob_secret
+    assert mfa.pending_enrolment(bob, bob_enrolment.credential.id).secret == bob_secret
     frozen_clock.advance(timedelta(seconds=30))
-    assert mfa.activate(bob, totp_code(bob_secret)) is not None
+    assert mfa.activate(bob, bob_enrolment.credential.id, totp_code(bob_secret)) is not None
 
     # and the whole sign-in still works through the real routes
     settings.save({"mfa.status": True, "mfa.mode": "mandatory"})

@@ -17,7 +17,7 @@ def enrolled_bob(make_employee, frozen_clock):
     settings.save({"mfa.status": True, "mfa.mode": "mandatory"})
     bob = make_employee(username="bob", email="bob@example.com")
     enrolment = mfa.prepare(bob)
-    mfa.activate(bob, totp_code(enrolment.secret))
+    mfa.activate(bob, enrolment.credential.id, totp_code(enrolment.secret))
     return bob, enrolment.secret
 
 
@@ -126,7 +126,7 @@ def test_enrolment_code_is_shown_once_without_email_and_expires(app, admin_clien
     settings.save({"mfa.status": True, "mfa.mode": "mandatory", "mfa.require_enrolment_code": True})
     dan = make_employee(username="dan", email=None)
     enrolment = mfa.prepare(dan)
-    mfa.activate(dan, totp_code(enrolment.secret))
+    mfa.activate(dan, enrolment.credential.id, totp_code(enrolment.secret))
     response = _reset(admin_client, dan)
     shown = admin_client.get(response.headers["Location"]).get_data(as_text=True)
     code = re.search(r"enrolment code in person: ([A-Z2-9]{5}-[A-Z2-9]{5})", shown).group(1)

@@ -111,3 +111,22 @@ def test_few_recovery_codes_left_are_announced(client, signed_in, frozen_clock):
     for code in codes[:7]:
         assert mfa.verify(signed_in, "recovery", code).ok
     assert "Only 3 recovery codes are left" in client.get("/account/").get_data(as_text=True)
+
+
+def test_an_abandoned_replacement_cannot_be_finished_without_a_fresh_proof(client, signed_in, frozen_clock):
+    old_key, _ = enrol_on_profile(client)
+    confirm(client, frozen_clock, old_key)
+    new_key = key_from_page(post_form(client, "/account/mfa/signup", {}, form_url="/account/").get_data(True))
+    frozen_clock.advance(timedelta(hours=1))  # the desk is left unlocked; the proof has expired
+    refused = post_form(client, "/account/mfa/activate", {"code": totp_code(new_key)}, form_url="/account/")
+    assert refused.status_code == 403 and new_key not in refused.get_data(as_text=True)
+    assert mfa.verify(signed_in, "totp", totp_code(old_key)).ok
+
+
+def test_a_signup_started_in_one_browser_is_invisible_to_another(app, client, signed_in):
+    key = key_from_page(post_form(client, "/account/mfa/signup", {}, form_url="/account/").get_data(True))
+    other = app.test_client()
+    log_in(other, "ann")
+    post_form(other, "/login/skip", {}, form_url="/login/verify")
+    response = post_form(other, "/account/mfa/activate", {"code": ""}, form_url="/account/")
+    assert response.status_code == 403 and key not in response.get_data(as_text=True)

@@ -18,7 +18,7 @@ def enrolled(db, make_employee, frozen_clock):
     settings.save({"mfa.status": True, "mfa.mode": "mandatory", "mfa.failed_limit": 100})
     employee = make_employee(username="racer")
     enrolment = mfa.prepare(employee)
-    codes = mfa.activate(employee, totp_code(enrolment.secret))
+    codes = mfa.activate(employee, enrolment.credential.id, totp_code(enrolment.secret))
     return employee, enrolment.secret, codes
 
 def _race(app, form: dict) -> list[int]:

@@ -8,6 +8,7 @@ from portal import settings
 from portal.mfa import service as mfa
 from portal.models import AuditEvent, MfaCredential, RecoveryCode, UserSession
 from portal.security import secret_box
+from portal.services.employees import set_password
 from tests.authenticator import key_from_page, totp_code
 from tests.conftest import log_in, post_form
 
@@ -197,7 +198,8 @@ def test_session_identifier_changes_after_each_step(client, make_employee, mfa_o
     log_in(client, "ann")
     with client.session_transaction() as s:
         pending = dict(s["pending"])
-        assert "sid" not in s and set(pending) == {"employee_id", "id", "at", "next"}
+        assert "sid" not in s and set(pending) == {"employee_id", "token", "id", "since", "at", "next"}
+        assert "correct horse battery" not in repr(pending)
     post_form(client, "/login/skip", {}, form_url="/login/verify")
     with client.session_transaction() as s:
         assert "pending" not in s and s["sid"]
@@ -275,3 +277,45 @@ def test_a_code_for_one_employee_cannot_complete_another_employees_sign_in(app, 
     response = post_form(bob, "/login/verify", {"code": totp_code(keys["ann"])})
     assert response.status_code == 200 and "That code is not valid" in response.get_data(as_text=True)
     assert post_form(bob, "/login/verify", {"code": totp_code(keys["bob"])}).headers["Location"] == "/"
+
+
+def test_another_session_cannot_see_or_activate_a_signup_in_progress(app, make_employee, mfa_on, db,
+                                                                     frozen_clock):
+    mfa_on("mandatory")
+    employee = make_employee(username="ann")
+    victim, attacker = app.test_client(), app.test_client()
+    log_in(victim, "ann")
+    key = key_from_page(post_form(victim, "/login/signup", {}, form_url="/login/verify").get_data(as_text=True))
+    log_in(attacker, "ann")  # knows the password only
+    stolen = post_form(attacker, "/login/signup/activate", {"code": ""}, form_url="/login/verify")
+    assert stolen.status_code == 403 and key not in stolen.get_data(as_text=True)
+    # the victim's signup is unharmed; an empty code counts as a failed attempt
+    empty = post_form(victim, "/login/signup/activate", {"code": ""}, form_url="/login/verify")
+    assert "That code is not valid" in empty.get_data(as_text=True)
+    db.session.refresh(employee)
+    assert employee.mfa_failed_count == 1
+    post_form(victim, "/login/signup/activate", {"code": totp_code(key)}, form_url="/login/verify")
+    assert finish(victim).headers["Location"] == "/"
+    assert finish(attacker).status_code == 403
+
+
+def test_pending_state_ends_when_the_password_is_reset(app, client, make_employee, mfa_on, admin, db):
+    mfa_on("optional")
+    ann = make_employee(username="ann")
+    log_in(client, "ann")
+    assert client.get("/login/verify").status_code == 200
+    set_password(ann, "a brand new passphrase", actor=admin)
+    assert client.get("/login/verify").headers["Location"] == "/login"
+    assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_pending_state_cannot_be_kept_alive_past_fifteen_minutes(client, make_employee, mfa_on, frozen_clock):
+    mfa_on("optional")
+    make_employee(username="ann")
+    log_in(client, "ann")
+    for _ in range(3):
+        frozen_clock.advance(timedelta(minutes=4))
+        assert "<dialog" in post_form(client, "/login/signup", {}, form_url="/login/verify").get_data(True)
+    frozen_clock.advance(timedelta(minutes=4))  # 4 minutes since the last step, 16 since the password
+    response = client.get("/login/verify")
+    assert response.headers["Location"] == "/login"

@@ -108,3 +108,11 @@ def test_production_cookie_is_host_prefixed_and_secure(monkeypatch):
     assert config.SESSION_COOKIE_NAME == "__Host-session" and config.SESSION_COOKIE_SECURE
     app = create_app(config)
     assert app.debug is False
+
+
+def test_nothing_but_static_files_may_be_cached(admin_client):
+    for url in ("/", "/audit/export.csv", "/session/status", "/login/verify"):
+        assert admin_client.get(url).headers["Cache-Control"] == "no-store", url
+    static = admin_client.get("/static/css/portal.css")
+    static.close()
+    assert "no-store" not in static.headers.get("Cache-Control", "")

@@ -95,8 +95,9 @@ def test_mandatory_mode_applies_the_timeout(client, make_employee, frozen_clock)
 
     settings.save({"mfa.status": True, "mfa.mode": "mandatory"})
     employee = make_employee(username="bob")
-    key = mfa.prepare(employee).secret
-    mfa.activate(employee, totp_code(key))
+    enrolment = mfa.prepare(employee)
+    key = enrolment.secret
+    mfa.activate(employee, enrolment.credential.id, totp_code(key))
     frozen_clock.advance(timedelta(seconds=30))
     log_in(client, "bob")
     post_form(client, "/login/verify", {"code": totp_code(key)})
