@@ -1,8 +1,8 @@
 """The one model layer every blueprint shares: one module per aggregate."""
 from portal.models.audit import AuditEvent
 from portal.models.employee import Employee, StatusLevel
-from portal.models.mfa import MfaCredential, RecoveryCode
+from portal.models.mfa import MfaChallenge, MfaCredential, RecoveryCode
 from portal.models.session import UserSession
 from portal.models.settings import Setting
 
-__all__ = ["AuditEvent", "Employee", "MfaCredential", "RecoveryCode", "Setting", "StatusLevel", "UserSession"]
+__all__ = ["AuditEvent", "Employee", "MfaChallenge", "MfaCredential", "RecoveryCode", "Setting", "StatusLevel", "UserSession"]

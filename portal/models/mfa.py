@@ -25,7 +25,8 @@ class MfaCredential(db.Model):
     employee_id: Mapped[int] = mapped_column(ForeignKey("employee.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
-    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # The authenticator app's secret; None for factors whose codes are sent (email, SMS).
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
     digits: Mapped[int] = mapped_column(default=6)
     algorithm: Mapped[str] = mapped_column(String(16), default="SHA1")
     period: Mapped[int] = mapped_column(default=30)
@@ -44,3 +45,22 @@ class RecoveryCode(db.Model):
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]
+
+
+class MfaChallenge(db.Model):
+    """A one-time code sent by email or SMS: single use, hashed, expiring, bound to the
+    sign-in (or signup) of one browser; a resend voids the previous one."""
+
+    __tablename__ = "mfa_challenge"
+    __table_args__ = (Index("ix_mfa_challenge_employee_id_created_at", "employee_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employee.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))  # "signin" or "signup"
+    binding: Mapped[str] = mapped_column(String(64))  # the browser's pending-state or session id
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    closed_at: Mapped[datetime | None]  # used, voided by a resend, or out of attempts
