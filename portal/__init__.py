@@ -95,7 +95,9 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from portal.mfa.providers.email_otp import masked_address
     from portal.models import StatusLevel
     from portal.security.permissions import can
 
     app.jinja_env.globals.update(can=can, StatusLevel=StatusLevel)
+    app.jinja_env.filters["mask_email"] = masked_address

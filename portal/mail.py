@@ -14,12 +14,17 @@ from flask import current_app, render_template
 
 
 def send(to: str, subject: str, template: str, **context) -> bool:
+    """Send a notice rendered from a Jinja template under templates/email/."""
+    return send_text(to, subject, render_template(template, **context))
+
+
+def send_text(to: str, subject: str, body: str) -> bool:
     cfg = current_app.config
     message = EmailMessage()
     message["From"] = cfg["MAIL_DEFAULT_SENDER"]
     message["To"] = to
     message["Subject"] = subject
-    message.set_content(render_template(template, **context))
+    message.set_content(body)
     if not cfg["MAIL_SERVER"]:
         if cfg["MAIL_CONSOLE"]:
             sys.stderr.write(f"--- mail (MAIL_SERVER not set, not sent) ---\n{message}\n---\n")

@@ -11,10 +11,11 @@ from flask_login import current_user, login_required
 
 from portal.account import bp
 from portal.account.forms import ChangePasswordForm, ConfirmIdentityForm
-from portal.auth.forms import ENROLMENT_CODE_REFUSED, FAILED_CODE, ActivateForm, SavedCodesForm, SignupForm
+from portal.auth.forms import ENROLMENT_CODE_REFUSED, FAILED_CODE, ActivateForm, SavedCodesForm, signup_form_for
 from portal.clock import utcnow
 from portal.extensions import limiter
 from portal.mfa import service as mfa
+from portal.models import MfaCredential
 from portal.security.client import client_address
 from portal.security.session_guard import current_session_record
 from portal.services.sessions import session_views
@@ -37,7 +38,7 @@ def render_profile(status=200, **panels):
         mfa_status=mfa.status(current_user), summary=mfa.employee_mfa_summary(current_user),
         fresh=has_fresh_proof(), proof_form=panels.pop("proof_form", None) or ConfirmIdentityForm(formdata=None),
         low_codes=mfa.LOW_RECOVERY_CODES, code_required=mfa.enrolment_code_required(current_user),
-        signup_form=panels.pop("signup_form", None) or SignupForm(formdata=None),
+        signup_form=panels.pop("signup_form", None) or signup_form_for(current_user, formdata=None),
         sessions=session_views(current_user, current_session_record()),
         dialog_urls={"activate": url_for("account.mfa_activate"), "close": url_for("account.profile"),
                      "finish": url_for("account.mfa_finish")},
@@ -71,16 +72,29 @@ def mfa_signup():
     """Signup for MFA from the profile: when not enrolled, or to replace the app after a fresh proof."""
     status = mfa.status(current_user)
     _require(status.enabled and (not status.enrolled or has_fresh_proof()))
-    form = SignupForm()
+    form = signup_form_for(current_user)
     if not form.validate_on_submit():
         return render_profile(signup_form=form, status=400)
     try:
-        enrolment = mfa.prepare(current_user, form.enrolment_code.data, client_address())
+        prepared = mfa.prepare(current_user, form.enrolment_code.data, client_address(), form.method.data,
+                               _binding())
     except mfa.EnrolmentCodeRefused:
         form.enrolment_code.errors.append(ENROLMENT_CODE_REFUSED)
         return render_profile(signup_form=form, status=400)
-    session[ENROLMENT_KEY] = enrolment.credential.id
-    return render_profile(enrolment=enrolment, activate_form=ActivateForm())
+    except mfa.CodeNotSent as refusal:
+        form.method.errors.append(refusal.message)
+        return render_profile(signup_form=form, status=400)
+    if isinstance(prepared, MfaCredential):  # a code was sent: the popup asks for it
+        session[ENROLMENT_KEY] = prepared.id
+        return render_profile(sent_enrolment=prepared, activate_form=ActivateForm())
+    session[ENROLMENT_KEY] = prepared.credential.id
+    return render_profile(enrolment=prepared, activate_form=ActivateForm())
+
+
+def _binding() -> str:
+    """Codes sent for a signup on the profile belong to this browser's session only."""
+    record = current_session_record()
+    return record.id if record else ""
 
 
 @bp.post("/mfa/activate")
@@ -88,18 +102,20 @@ def mfa_signup():
 @limiter.limit("30 per minute")
 def mfa_activate():
     status = mfa.status(current_user)
-    enrolment = mfa.pending_enrolment(current_user, session.get(ENROLMENT_KEY))
+    credential = mfa.pending_credential(current_user, session.get(ENROLMENT_KEY))
     # Replacing an app that is in use needs a fresh proof at this step too, not only at signup.
-    _require(enrolment is not None and (not status.enrolled or has_fresh_proof()))
+    _require(credential is not None and (not status.enrolled or has_fresh_proof()))
     form = ActivateForm()
     if form.validate_on_submit():
-        codes = mfa.activate(current_user, enrolment.credential.id, form.code.data or "", client_address())
+        codes = mfa.activate(current_user, credential.id, form.code.data or "", client_address(), _binding())
         if codes is not None:
             session.pop(ENROLMENT_KEY, None)
-            session[SIGNED_UP_KEY] = enrolment.credential.id
+            session[SIGNED_UP_KEY] = credential.id
             return render_profile(codes=codes, saved_form=SavedCodesForm())
         form.code.errors.append(FAILED_CODE)
-    return render_profile(enrolment=enrolment, activate_form=form)
+    if credential.provider == "totp":
+        return render_profile(enrolment=mfa.pending_enrolment(current_user, credential.id), activate_form=form)
+    return render_profile(sent_enrolment=credential, activate_form=form)
 
 
 @bp.post("/mfa/finish")

@@ -1,5 +1,14 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from portal.forms import new_password_fields
@@ -41,11 +50,24 @@ ENROLMENT_CODE_REFUSED = "That enrolment code is not valid or has expired. Ask y
 
 
 class SignupForm(FlaskForm):
-    """The Signup for MFA button; after a Reset MFA that issued one, with the enrolment code."""
+    """The Signup for MFA button: the method (when there is a choice) and, after a Reset MFA
+    that issued one, the enrolment code. Choices are set per employee by the view."""
 
+    method = RadioField("Method", choices=[], validate_choice=True)
     enrolment_code = StringField("Enrolment code", validators=[Length(max=32)],
                                  description="Your administrator gave it to you or sent it by email with the reset.")
     submit = SubmitField("Signup for MFA")
+
+
+def signup_form_for(employee, **kwargs) -> SignupForm:
+    """The Signup form with the methods this employee may choose (the app first)."""
+    from portal.mfa.service import enrollable_methods
+
+    form = SignupForm(**kwargs)
+    form.method.choices = [SelectChoice(m.name, m.label) for m in enrollable_methods(employee)]
+    if form.method.data not in {c.value for c in form.method.choices}:
+        form.method.data = form.method.choices[0].value if form.method.choices else "totp"
+    return form
 
 
 class ActivateForm(FlaskForm):

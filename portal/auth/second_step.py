@@ -8,10 +8,11 @@ from portal.auth.forms import (
     ActivateForm,
     CodeForm,
     SavedCodesForm,
-    SignupForm,
+    signup_form_for,
 )
 from portal.extensions import limiter
 from portal.mfa import service as mfa
+from portal.models import MfaCredential
 from portal.security.audit import record_event
 from portal.security.client import client_address
 from portal.security.pending import pending_employee, pending_mark, pending_next, touch_pending
@@ -32,16 +33,33 @@ def _finish_sign_in(employee, message: str | None = None, category: str = "info"
     return redirect(next_url or url_for("auth.home"))
 
 
+def _binding() -> str:
+    """Codes sent during this sign-in belong to this browser's pending state only."""
+    return pending_mark("id") or ""
+
+
+def _selected_method(methods, asked: str | None):
+    """The method whose code field shows: the one asked for, else the first that needs no sending;
+    a sending method only once its code was sent in this sign-in."""
+    names = {m.name: m for m in methods}
+    method = names.get(asked) or next((m for m in methods if not m.sends_code), None)
+    if method is not None and method.sends_code and pending_mark("sent") != method.name:
+        return None
+    return method
+
+
 def _render(employee, form=None, enrolment=None, activate_form=None, codes=None, saved_form=None,
-            signup_form=None, status=200):
-    method = request.values.get("method", "totp")
-    form = form or CodeForm(method=method)
-    form.code.label.text = mfa.METHODS.get(form.method.data, mfa.METHODS["totp"]).field_label
+            signup_form=None, sent_enrolment=None, status=200):
+    methods = mfa.methods_for(employee)
+    selected = _selected_method(methods, form.method.data if form else request.values.get("method"))
+    form = form or CodeForm(method=selected.name if selected else "")
+    if selected:
+        form.code.label.text = selected.field_label
     return render_template(
         "auth/second_step.html", employee=employee, status=mfa.status(employee), form=form,
-        methods=mfa.methods_for(employee), enrolment=enrolment, activate_form=activate_form,
-        codes=codes, saved_form=saved_form, signup_form=signup_form or SignupForm(formdata=None),
-        code_required=mfa.enrolment_code_required(employee),
+        methods=methods, selected=selected, enrolment=enrolment, activate_form=activate_form,
+        codes=codes, saved_form=saved_form, signup_form=signup_form or signup_form_for(employee, formdata=None),
+        code_required=mfa.enrolment_code_required(employee), sent_enrolment=sent_enrolment,
         dialog_urls={"activate": url_for("auth.signup_activate"), "close": url_for("auth.second_step"),
                      "finish": url_for("auth.signup_finish")},
     ), status
@@ -63,7 +81,8 @@ def second_step():
     employee = _employee()
     form = CodeForm()
     if request.method == "POST" and form.validate_on_submit():
-        result = mfa.verify(employee, form.method.data, form.code.data or "", client_address(), commit=False)
+        result = mfa.verify(employee, form.method.data, form.code.data or "", client_address(), commit=False,
+                            binding=_binding())
         if result.ok:
             return _finish_sign_in(employee, *_recovery_notice(result))
         if result.locked_until:
@@ -72,6 +91,23 @@ def second_step():
             form.code.errors.append(FAILED_CODE)
         return _render(employee, form=form, status=200)
     return _render(employee, form=CodeForm(method=request.args.get("method", "totp")))
+
+
+@bp.post("/login/send")
+@limiter.limit("10 per minute")
+def send_code():
+    """Send code by email (or SMS), or Resend: rate limited per employee in the service."""
+    employee = _employee()
+    method = request.form.get("method", "")
+    try:
+        where = mfa.send_code(employee, method, _binding())
+    except mfa.CodeNotSent as refusal:
+        flash(refusal.message, "warning")
+        return redirect(url_for("auth.second_step", method=method))
+    touch_pending(sent=method)
+    minutes = mfa.sent_code_validity_minutes()
+    flash(f"We sent a code to {where}. It is valid for {minutes} minutes.", "info")
+    return redirect(url_for("auth.second_step", method=method))
 
 
 @bp.post("/login/skip")
@@ -89,33 +125,41 @@ def signup():
     employee = _employee()
     if not mfa.status(employee).may_sign_up:
         abort(403)
-    form = SignupForm()
+    form = signup_form_for(employee)
     if not form.validate_on_submit():
         return _render(employee, signup_form=form, status=400)
     try:
-        enrolment = mfa.prepare(employee, form.enrolment_code.data, client_address())
+        prepared = mfa.prepare(employee, form.enrolment_code.data, client_address(), form.method.data, _binding())
     except mfa.EnrolmentCodeRefused:
         form.enrolment_code.errors.append(ENROLMENT_CODE_REFUSED)
         return _render(employee, signup_form=form, status=400)
-    touch_pending(enrolment_id=enrolment.credential.id)
-    return _render(employee, enrolment=enrolment, activate_form=ActivateForm())
+    except mfa.CodeNotSent as refusal:
+        form.method.errors.append(refusal.message)
+        return _render(employee, signup_form=form, status=400)
+    if isinstance(prepared, MfaCredential):  # a code was sent: the popup asks for it
+        touch_pending(enrolment_id=prepared.id)
+        return _render(employee, sent_enrolment=prepared, activate_form=ActivateForm())
+    touch_pending(enrolment_id=prepared.credential.id)
+    return _render(employee, enrolment=prepared, activate_form=ActivateForm())
 
 
 @bp.post("/login/signup/activate")
 @limiter.limit(SECOND_STEP_LIMIT)
 def signup_activate():
     employee = _employee()
-    enrolment = mfa.pending_enrolment(employee, pending_mark("enrolment_id"))
-    if not mfa.status(employee).may_sign_up or enrolment is None:
+    credential = mfa.pending_credential(employee, pending_mark("enrolment_id"))
+    if not mfa.status(employee).may_sign_up or credential is None:
         abort(403)
     form = ActivateForm()
     if form.validate_on_submit():
-        codes = mfa.activate(employee, enrolment.credential.id, form.code.data or "", client_address())
+        codes = mfa.activate(employee, credential.id, form.code.data or "", client_address(), _binding())
         if codes is not None:
-            touch_pending(signed_up=enrolment.credential.id)
+            touch_pending(signed_up=credential.id)
             return _render(employee, codes=codes, saved_form=SavedCodesForm())
         form.code.errors.append(FAILED_CODE)
-    return _render(employee, enrolment=enrolment, activate_form=form)
+    if credential.provider == "totp":
+        return _render(employee, enrolment=mfa.pending_enrolment(employee, credential.id), activate_form=form)
+    return _render(employee, sent_enrolment=credential, activate_form=form)
 
 
 @bp.post("/login/signup/finish")

@@ -4,7 +4,6 @@ Views ask this module what an employee has and may do, and hand it codes; it
 owns the transaction and writes the audit rows. Second factors are looked up
 in METHODS, so a new provider needs no change in a view.
 """
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +12,8 @@ from portal.clock import utcnow
 from portal.extensions import db
 from portal.mfa import enrolment_code
 from portal.mfa import settings as mfa_settings
-from portal.mfa.providers import recovery_codes, totp
+from portal.mfa.methods import METHODS, SIGNIN, SIGNUP, Method, active_credentials, enrollable_methods
+from portal.mfa.providers import email_otp, recovery_codes, sent_code, totp
 from portal.models import Employee, MfaCredential
 from portal.models.mfa import ACTIVE, PENDING
 from portal.security import lockout
@@ -22,31 +22,6 @@ from portal.security.passwords import verify_password
 from portal.security.session_guard import end_all_sessions
 
 LOW_RECOVERY_CODES = 3
-
-
-@dataclass(frozen=True)
-class Method:
-    """A way to pass the second step: what the form calls it and how a code is checked."""
-
-    name: str
-    label: str
-    field_label: str
-    check: Callable[[Employee, str, datetime], bool]
-    available: Callable[[Employee], bool]
-
-
-def _check_app_code(employee: Employee, code: str, now: datetime) -> bool:
-    drift = mfa_settings.current().drift
-    return any(totp.check(c, code, now, drift) for c in totp.credentials(employee.id))
-
-
-METHODS: dict[str, Method] = {
-    "totp": Method("totp", "Authenticator app", "One-time password", _check_app_code,
-                   lambda e: bool(totp.credentials(e.id))),
-    "recovery": Method("recovery", "Recovery code", "Recovery code",
-                       lambda e, code, now: recovery_codes.use(e.id, code, now),
-                       lambda e: recovery_codes.remaining(e.id) > 0),
-}
 
 
 @dataclass(frozen=True)
@@ -80,11 +55,13 @@ def second_step_needed() -> bool:
 
 
 def is_enrolled(employee: Employee) -> bool:
-    return bool(totp.credentials(employee.id))
+    """Any active credential, even of a method switched off since: such an employee is never
+    offered Signup again, but told to use another method or a recovery code."""
+    return bool(active_credentials(employee.id))
 
 
 def is_active_credential(employee: Employee, credential_id: int | None) -> bool:
-    return credential_id is not None and any(c.id == credential_id for c in totp.credentials(employee.id))
+    return credential_id is not None and any(c.id == credential_id for c in active_credentials(employee.id))
 
 
 def status(employee: Employee) -> MfaStatus:
@@ -106,11 +83,14 @@ def enrolment_code_required(employee: Employee) -> bool:
     return enrolment_code.required(employee)
 
 
-def prepare(employee: Employee, code: str | None = None, address: str | None = None) -> totp.Enrolment:
-    """Start Signup for MFA: a new pending secret, stored encrypted, not yet active.
+def prepare(employee: Employee, code: str | None = None, address: str | None = None,
+            method: str = "totp", binding: str = "") -> totp.Enrolment | MfaCredential:
+    """Start Signup for MFA: a pending credential, active only once a code proves it.
 
-    After a Reset MFA that issued an enrolment code, `code` must match it; a wrong one
-    counts as a failed second-step attempt and raises EnrolmentCodeRefused.
+    For the app, a new secret, stored encrypted (returns the Enrolment the popup shows);
+    for email, a code sent to the registered address, bound to this browser (returns the
+    pending credential). After a Reset MFA that issued an enrolment code, `code` must match
+    it; a wrong one counts as a failed second-step attempt and raises EnrolmentCodeRefused.
     """
     now = utcnow()
     if enrolment_code.required(employee) and (employee.is_second_step_locked(now)
@@ -118,46 +98,120 @@ def prepare(employee: Employee, code: str | None = None, address: str | None = N
         if not employee.is_second_step_locked(now):
             _register_failure(employee, now, "enrolment code", address)
         raise EnrolmentCodeRefused
+    if method == "email":
+        return _prepare_sent_code(employee, method, binding, now)
     cfg = mfa_settings.current()
     enrolment = totp.prepare(employee.id, cfg.totp, employee.username, cfg.issuer)
     db.session.commit()
     return enrolment
 
 
-def pending_enrolment(employee: Employee, credential_id: int | None) -> totp.Enrolment | None:
-    """The pending enrolment this browser prepared (its id is kept in the session that made it),
+class CodeNotSent(RuntimeError):
+    """The code could not be sent now; `wait` seconds until the next try is allowed (0: delivery failed)."""
+
+    def __init__(self, wait: int = 0):
+        super().__init__(f"code not sent (wait {wait} s)")
+        self.wait = wait
+
+    @property
+    def message(self) -> str:
+        """What the employee reads."""
+        if self.wait:
+            return f"A code was sent a moment ago. You can ask for another in {self.wait} seconds."
+        return "We couldn't send the code. Try another method or contact your administrator."
+
+
+def _prepare_sent_code(employee: Employee, method: str, binding: str, now: datetime) -> MfaCredential:
+    if method not in {m.name for m in enrollable_methods(employee)}:
+        raise CodeNotSent
+    db.session.execute(MfaCredential.__table__.delete().where(
+        MfaCredential.employee_id == employee.id, MfaCredential.provider == method,
+        MfaCredential.status == PENDING))
+    credential = MfaCredential(employee_id=employee.id, provider=method, status=PENDING)
+    db.session.add(credential)
+    _send(employee, method, SIGNUP, binding, now)
+    return credential
+
+
+def sent_code_validity_minutes() -> int:
+    return mfa_settings.current().email.validity_minutes
+
+
+def send_code(employee: Employee, method_name: str, binding: str) -> str:
+    """Send a sign-in code by email (or SMS) for this browser; returns where it went (masked).
+
+    Raises CodeNotSent with the wait when the per-employee send limit applies, or with
+    wait 0 when delivery failed (nothing usable is left behind).
+    """
+    method = METHODS.get(method_name)
+    if method is None or not method.sends_code or not method.available(employee):
+        raise CodeNotSent
+    _send(employee, method_name, SIGNIN, binding, utcnow())
+    return email_otp.masked_address(employee.email)
+
+
+def _send(employee: Employee, method: str, purpose: str, binding: str, now: datetime) -> None:
+    wait = sent_code.wait_before_next_send(employee.id, now)
+    if wait:
+        db.session.rollback()
+        raise CodeNotSent(wait)
+    db.session.flush()
+    if not email_otp.send(employee, purpose, binding, mfa_settings.current().email, now):
+        db.session.rollback()
+        record_event("mfa.code_not_sent", actor=employee, subject=employee, details={"method": method})
+        db.session.commit()
+        raise CodeNotSent
+    record_event("mfa.code_sent", actor=employee, subject=employee, details={"method": method, "purpose": purpose})
+    db.session.commit()
+
+
+def pending_credential(employee: Employee, credential_id: int | None) -> MfaCredential | None:
+    """The pending credential this browser prepared (its id is kept in the session that made it),
     so another session of the same employee can neither see its secret nor activate it."""
     if credential_id is None:
         return None
-    credential = db.session.scalar(db.select(MfaCredential).where(
+    return db.session.scalar(db.select(MfaCredential).where(
         MfaCredential.id == credential_id, MfaCredential.employee_id == employee.id,
-        MfaCredential.provider == totp.NAME, MfaCredential.status == PENDING))
-    if credential is None:
+        MfaCredential.status == PENDING))
+
+
+def pending_enrolment(employee: Employee, credential_id: int | None) -> totp.Enrolment | None:
+    """The app enrolment (QR code and key) of this browser's pending credential."""
+    credential = pending_credential(employee, credential_id)
+    if credential is None or credential.provider != totp.NAME:
         return None
     return totp.enrolment_of(credential, employee.username, mfa_settings.current().issuer)
 
 
 def activate(employee: Employee, credential_id: int | None, code: str,
-             address: str | None = None) -> list[str] | None:
-    """Confirm the pending secret with a code from the app; returns the new recovery codes once."""
+             address: str | None = None, binding: str = "") -> list[str] | None:
+    """Confirm the pending credential with a code (from the app, or the one sent);
+    returns the new recovery codes once."""
     now = utcnow()
     if employee.is_second_step_locked(now):
         return None
-    enrolment = pending_enrolment(employee, credential_id)
-    if enrolment is None or not totp.check(enrolment.credential, code, now, mfa_settings.current().drift):
+    credential = pending_credential(employee, credential_id)
+    if credential is None or not _proves(employee, credential, code, now, binding):
         _register_failure(employee, now, "signup", address)
         return None
-    for old in totp.credentials(employee.id):
+    for old in active_credentials(employee.id, credential.provider):
         db.session.delete(old)
-    enrolment.credential.status = ACTIVE
-    enrolment.credential.activated_at = now
+    credential.status = ACTIVE
+    credential.activated_at = now
     enrolment_code.spend(employee)
     codes = recovery_codes.generate(employee.id)
     lockout.clear(employee, lockout.SECOND_STEP)
-    record_event("mfa.signup", actor=employee, subject=employee, details={"method": "totp"})
+    record_event("mfa.signup", actor=employee, subject=employee, details={"method": credential.provider})
     db.session.commit()
     _notify(employee, "Multi-factor authentication is on for your account", "email/mfa_activated.txt", when=now)
     return codes
+
+
+def _proves(employee: Employee, credential: MfaCredential, code: str, now: datetime, binding: str) -> bool:
+    if credential.provider == totp.NAME:
+        return totp.check(credential, code, now, mfa_settings.current().drift)
+    cfg = mfa_settings.current().email
+    return sent_code.check(employee.id, credential.provider, SIGNUP, binding, code, now, cfg.max_attempts).ok
 
 
 # --- verification ----------------------------------------------------------
@@ -171,7 +225,7 @@ class Verification:
 
 
 def verify(employee: Employee, method_name: str, code: str, address: str | None = None,
-           commit: bool = True) -> Verification:
+           commit: bool = True, binding: str = "") -> Verification:
     """Check a second-factor code; every failure, empty or not, counts against the one counter.
 
     Failures are always committed. On success, commit=False leaves the transaction open
@@ -181,7 +235,7 @@ def verify(employee: Employee, method_name: str, code: str, address: str | None 
     if employee.is_second_step_locked(now):
         return Verification(False, locked_until=employee.mfa_locked_until)
     method = METHODS.get(method_name)
-    if method is None or not code or not method.check(employee, code, now):
+    if method is None or not code or not method.available(employee) or not method.check(employee, code, now, binding):
         _register_failure(employee, now, method_name, address)
         return Verification(False, locked_until=employee.mfa_locked_until
                             if employee.is_second_step_locked(now) else None)
@@ -257,7 +311,7 @@ class EmployeeMfaSummary:
 
 
 def employee_mfa_summary(employee: Employee) -> EmployeeMfaSummary:
-    active = totp.credentials(employee.id)
+    active = active_credentials(employee.id)
     return EmployeeMfaSummary(
         enrolled_at=active[0].activated_at if active else None,
         last_used_at=active[0].last_used_at if active else None,

@@ -15,12 +15,32 @@ DEFAULTS = {
     "mfa.failed_limit": 5,
     "mfa.lock_minutes": 15,
     "mfa.require_enrolment_code": False,
+    # Methods enabled at system level (seed 004): the authenticator app is always offered first.
+    "mfa.methods.totp": True,
+    "mfa.methods.email": False,
+    "mfa.email.length": 6,
+    "mfa.email.validity_minutes": 5,
+    "mfa.email.max_attempts": 5,
+    "mfa.email.subject": "Your Back Office code",
+    "mfa.email.body": ("Hello {name},\n\nYour Back Office code is {code}. It is valid for {minutes} minutes."
+                       "\n\nIf you did not just try to sign in, tell your administrator."),
 }
 for _key, _default in DEFAULTS.items():
     settings.register(_key, _default)
 
 MAX_LOCK_MINUTES = 24 * 60
 MAX_DRIFT = 10
+
+
+@dataclass(frozen=True)
+class SentCodeSettings:
+    """Email (and later SMS) codes: length, validity, attempts, and the message's templates."""
+
+    length: int
+    validity_minutes: int
+    max_attempts: int
+    subject: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,8 @@ class MfaSettings:
     failed_limit: int
     lock_minutes: int
     require_enrolment_code: bool
+    methods: frozenset
+    email: SentCodeSettings
 
 
 def current() -> MfaSettings:
@@ -50,4 +72,12 @@ def _read() -> MfaSettings:
         failed_limit=min(int(settings.get("mfa.failed_limit")), 100),
         lock_minutes=int(settings.get("mfa.lock_minutes")),
         require_enrolment_code=bool(settings.get("mfa.require_enrolment_code")),
+        methods=frozenset(m for m in ("totp", "email") if settings.get(f"mfa.methods.{m}")),
+        email=SentCodeSettings(
+            length=int(settings.get("mfa.email.length")),
+            validity_minutes=int(settings.get("mfa.email.validity_minutes")),
+            max_attempts=int(settings.get("mfa.email.max_attempts")),
+            subject=settings.get("mfa.email.subject"),
+            body=settings.get("mfa.email.body"),
+        ),
     )

@@ -19,7 +19,7 @@ PENDING_LIFETIME = timedelta(minutes=5)  # without a step
 PENDING_MAXIMUM = timedelta(minutes=15)  # from the password, whatever the steps
 # The only endpoints a pending visitor may reach.
 SECOND_STEP_ENDPOINTS = frozenset({
-    "auth.second_step", "auth.skip", "auth.signup", "auth.signup_activate", "auth.signup_finish",
+    "auth.second_step", "auth.send_code", "auth.skip", "auth.signup", "auth.signup_activate", "auth.signup_finish",
     "auth.logout", "static", "bootstrap.static",
 })
 
