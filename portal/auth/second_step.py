@@ -39,12 +39,12 @@ def _binding() -> str:
 
 
 def _selected_method(methods, asked: str | None):
-    """The method whose code field shows: the one asked for, else the first that needs no sending;
-    a sending method only once its code was sent in this sign-in."""
+    """The method whose code field shows: the one asked for, else the employee's first factor;
+    a recovery code only when asked for, a sending method only once its code was sent."""
     names = {m.name: m for m in methods}
-    method = names.get(asked) or next((m for m in methods if not m.sends_code), None)
+    method = names.get(asked) or next((m for m in methods if m.name != "recovery"), None)
     if method is not None and method.sends_code and pending_mark("sent") != method.name:
-        return None
+        return None  # offer "Send code by email" first
     return method
 
 
@@ -55,6 +55,8 @@ def _render(employee, form=None, enrolment=None, activate_form=None, codes=None,
     form = form or CodeForm(method=selected.name if selected else "")
     if selected:
         form.code.label.text = selected.field_label
+    elif form.code.errors:  # no code field to show them beside
+        form.form_errors.extend(form.code.errors)
     return render_template(
         "auth/second_step.html", employee=employee, status=mfa.status(employee), form=form,
         methods=methods, selected=selected, enrolment=enrolment, activate_form=activate_form,
