@@ -86,7 +86,7 @@ def mfa_signup():
         return render_profile(signup_form=form, status=400)
     if isinstance(prepared, MfaCredential):  # a code was sent: the popup asks for it
         session[ENROLMENT_KEY] = prepared.id
-        return render_profile(sent_enrolment=prepared, activate_form=ActivateForm())
+        return render_profile(sent_enrolment=prepared, activate_form=ActivateForm.for_provider(prepared.provider))
     session[ENROLMENT_KEY] = prepared.credential.id
     return render_profile(enrolment=prepared, activate_form=ActivateForm())
 
@@ -105,7 +105,7 @@ def mfa_activate():
     credential = mfa.pending_credential(current_user, session.get(ENROLMENT_KEY))
     # Replacing an app that is in use needs a fresh proof at this step too, not only at signup.
     _require(credential is not None and (not status.enrolled or has_fresh_proof()))
-    form = ActivateForm()
+    form = ActivateForm.for_provider(credential.provider)
     if form.validate_on_submit():
         codes = mfa.activate(current_user, credential.id, form.code.data or "", client_address(), _binding())
         if codes is not None:

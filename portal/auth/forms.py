@@ -73,6 +73,13 @@ def signup_form_for(employee, **kwargs) -> SignupForm:
 class ActivateForm(FlaskForm):
     """No InputRequired: an empty code is a failed attempt like any wrong one."""
 
+    @classmethod
+    def for_provider(cls, provider: str, **kwargs) -> "ActivateForm":
+        form = cls(**kwargs)
+        if provider != "totp":
+            form.code.label.text = "Code from the email"
+        return form
+
     code = StringField("Code from the app", validators=[Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
     submit = SubmitField("Activate")

@@ -86,7 +86,9 @@ def second_step():
         result = mfa.verify(employee, form.method.data, form.code.data or "", client_address(), commit=False,
                             binding=_binding())
         if result.ok:
-            return _finish_sign_in(employee, *_recovery_notice(result))
+            response = _finish_sign_in(employee, *_recovery_notice(result))
+            mfa.notify_after_sign_in(employee, result)
+            return response
         if result.locked_until:
             form.form_errors.append(f"Too many wrong codes. Try again after {result.locked_until:%H:%M} UTC.")
         else:
@@ -140,7 +142,7 @@ def signup():
         return _render(employee, signup_form=form, status=400)
     if isinstance(prepared, MfaCredential):  # a code was sent: the popup asks for it
         touch_pending(enrolment_id=prepared.id)
-        return _render(employee, sent_enrolment=prepared, activate_form=ActivateForm())
+        return _render(employee, sent_enrolment=prepared, activate_form=ActivateForm.for_provider(prepared.provider))
     touch_pending(enrolment_id=prepared.credential.id)
     return _render(employee, enrolment=prepared, activate_form=ActivateForm())
 
@@ -152,7 +154,7 @@ def signup_activate():
     credential = mfa.pending_credential(employee, pending_mark("enrolment_id"))
     if not mfa.status(employee).may_sign_up or credential is None:
         abort(403)
-    form = ActivateForm()
+    form = ActivateForm.for_provider(credential.provider)
     if form.validate_on_submit():
         codes = mfa.activate(employee, credential.id, form.code.data or "", client_address(), _binding())
         if codes is not None:

@@ -243,9 +243,18 @@ def verify(employee: Employee, method_name: str, code: str, address: str | None 
     left = recovery_codes.remaining(employee.id)
     if method_name == "recovery":
         record_event("mfa.recovery_code_used", actor=employee, subject=employee, details={"remaining": left})
+    result = Verification(True, recovery_codes_left=left, method=method_name)
     if commit:
         db.session.commit()
-    return Verification(True, recovery_codes_left=left, method=method_name)
+        notify_after_sign_in(employee, result)
+    return result
+
+
+def notify_after_sign_in(employee: Employee, result: Verification) -> None:
+    """After the session is committed: tell the employee by email that a recovery code was used."""
+    if result.ok and result.method == "recovery":
+        _notify(employee, "A recovery code was used on your account", "email/recovery_code_used.txt",
+                left=result.recovery_codes_left, when=utcnow())
 
 
 def _register_failure(employee: Employee, now: datetime, method: str, address: str | None) -> None:

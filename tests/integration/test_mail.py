@@ -64,3 +64,18 @@ def test_enrolment_code_is_shown_to_the_administrator_when_it_cannot_be_emailed(
     finally:
         app.config.update(MAIL_SERVER="", MAIL_PORT=25)
     assert code is not None and len(code) == 11
+
+
+def test_using_a_recovery_code_is_emailed(app, client, smtp_server, make_employee, frozen_clock):
+    from portal import settings
+    from tests.conftest import log_in, post_form
+
+    settings.save({"mfa.status": True, "mfa.mode": "mandatory"})
+    employee = make_employee(username="ann", email="ann@example.com")
+    enrolment = mfa.prepare(employee)
+    codes = mfa.activate(employee, enrolment.credential.id, totp_code(enrolment.secret))
+    log_in(client, "ann")
+    post_form(client, "/login/verify", {"method": "recovery", "code": codes[0]}, form_url="/login/verify")
+    notice = smtp_server[-1]
+    assert notice["Subject"] == "A recovery code was used on your account"
+    assert "9 recovery codes remain" in notice.get_content() and codes[0] not in notice.get_content()
