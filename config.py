@@ -86,6 +86,9 @@ class Config:
     # (a console is a log, and notices can carry enrolment codes).
     MAIL_CONSOLE = False
 
+    # Seconds to connect to, and then to hear back from, the SMS gateway.
+    SMS_GATEWAY_TIMEOUT = float(os.environ.get("SMS_GATEWAY_TIMEOUT", 5))
+
 
 class DevelopmentConfig(Config):
     MAIL_CONSOLE = True

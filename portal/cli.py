@@ -7,14 +7,14 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app, url_for
 
 from portal.extensions import db
-from portal.models import MfaCredential, StatusLevel
+from portal.models import MfaCredential, SmsGateway, StatusLevel
 from portal.security import secret_box
 from portal.security.passwords import password_problems
 from portal.services.employees import EmployeeData, EmployeeRuleError, create_employee, username_taken
 from portal.services.setup import issue_setup_token
 
 # Every column that holds a secret_box token; a new encrypted column is added here (DESIGN.md §6.4).
-ENCRYPTED_COLUMNS = [MfaCredential.secret_encrypted]
+ENCRYPTED_COLUMNS = [MfaCredential.secret_encrypted, SmsGateway.password_encrypted, SmsGateway.headers_encrypted]
 ROTATION_BATCH = 500
 
 DEMO_EMPLOYEES = [
@@ -106,7 +106,8 @@ def _newest_key() -> Fernet:
 
 
 def _batches(column, batch_size: int):
-    """(primary key, token) rows of one encrypted column, in primary-key order, a batch at a time.
+    """(primary key, token) rows of one encrypted column, in primary-key order, a batch at a time;
+    rows without a secret (NULL) are skipped.
 
     Keyset pages (id > last id) keep each read short and never skip a row when others are added
     or deleted meanwhile; each batch is read in its own transaction.
@@ -115,7 +116,8 @@ def _batches(column, batch_size: int):
     last_id = 0
     while True:
         rows = db.session.execute(
-            sa.select(table.id, column).where(table.id > last_id).order_by(table.id).limit(batch_size)).all()
+            sa.select(table.id, column).where(table.id > last_id, column.is_not(None))
+            .order_by(table.id).limit(batch_size)).all()
         if not rows:
             return
         yield rows

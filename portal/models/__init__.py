@@ -4,5 +4,9 @@ from portal.models.employee import Employee, StatusLevel
 from portal.models.mfa import MfaChallenge, MfaCredential, RecoveryCode
 from portal.models.session import UserSession
 from portal.models.settings import Setting
+from portal.models.sms_gateway import SmsGateway
 
-__all__ = ["AuditEvent", "Employee", "MfaChallenge", "MfaCredential", "RecoveryCode", "Setting", "StatusLevel", "UserSession"]
+__all__ = [
+    "AuditEvent", "Employee", "MfaChallenge", "MfaCredential", "RecoveryCode", "Setting", "SmsGateway", "StatusLevel",
+    "UserSession",
+]

@@ -33,6 +33,11 @@ EVENT_LABELS = {
     "mfa.reset": "MFA reset",
     "mfa.deactivated": "MFA switched off by the employee",
     "mfa.recovery_codes_regenerated": "Recovery codes regenerated",
+    "mfa.code_sent": "MFA code sent",
+    "mfa.code_not_sent": "MFA code could not be sent",
+    "sms.gateway_changed": "SMS Gateway settings changed",
+    "sms.test_sent": "Test SMS sent",
+    "sms.failed": "SMS not sent",
 }
 
 

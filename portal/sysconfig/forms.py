@@ -1,9 +1,26 @@
+import re
+from urllib.parse import urlsplit
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, RadioField, SelectChoice, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp, ValidationError
 
 from portal.mfa.settings import MAX_DRIFT, MAX_LOCK_MINUTES
+from portal.models.sms_gateway import FORM, JSON
 from portal.security.session_policy import ALWAYS, MANDATORY_ONLY
+from portal.sms import templates
+from portal.sms.config import PLAIN_FIELDS, parse_headers
+from portal.sms.gateway import E164
 
 
 def _choices(*pairs):
@@ -71,3 +88,139 @@ class MfaSettingsForm(FlaskForm):
 
     def changes(self) -> dict:
         return {key: to_store(self[name].data) for name, (key, to_store, _) in self.MAPPING.items()}
+
+
+def _check_http_url(value: str, what: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"Enter the {what} with its scheme, for example https://sms.example.com/send.")
+    if parts.username or parts.password:
+        raise ValidationError("Leave credentials out of the URL: they would show on this page and in the audit log.")
+    if any(c.isspace() for c in value):
+        raise ValidationError("A URL has no spaces; encode them as %20.")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        raise ValidationError("The port is not a number between 0 and 65535.") from None
+
+
+class SmsGatewayForm(FlaskForm):
+    """Sys Config › SMS Gateway. The password and headers are never filled in from the database:
+    left blank they keep what is stored; typed, they replace it; the Clear boxes remove it."""
+
+    active = BooleanField("Active", description="SMS codes are sent only while the gateway is Active.")
+    url = StringField("Gateway URL", validators=[Length(max=2000)],
+                      description="http:// or https://, for example https://api.sms-provider.example/v1/messages.")
+    method = RadioField("Method", choices=_choices(("POST", "POST"), ("GET", "GET")), validators=[InputRequired()])
+    sender_id = StringField("Sender ID", validators=[Length(max=64)],
+                            description="The sender name or number your provider assigned; {sender} in the request.")
+    content_type = RadioField("Request data format", choices=_choices((FORM, "Form URL-encoded"), (JSON, "JSON")),
+                              validators=[InputRequired()], description="GET sends form fields in the query string.")
+    request_template = TextAreaField(
+        "Request data", validators=[Length(max=4000)], render_kw={"rows": 4},
+        description="Placeholders {to}, {message}, {sender}. Form: to={to}&text={message}&from={sender} "
+                    '(or one name=value per line). JSON: {"to": "{to}", "text": "{message}"}; nested objects allowed.')
+    success_status = IntegerField("Success: expected HTTP status", validators=[InputRequired(), NumberRange(100, 599)])
+    success_text = StringField("Success: text the response contains", validators=[Length(max=255)],
+                               description="Optional. Without it, the expected status alone means success.")
+    failed_text = StringField("Failed: text that means the SMS was refused", validators=[Length(max=255)],
+                              description="Optional. A response containing it is a failure, whatever its status.")
+    username = StringField("Username", validators=[Length(max=255)],
+                           description="Optional; when set, requests carry HTTP basic authentication.")
+    password = PasswordField("Password / API key", validators=[Length(max=500)],
+                             render_kw={"autocomplete": "new-password"},
+                             description="Stored encrypted and never shown. Leave blank to keep the stored one.")
+    clear_password = BooleanField("Clear the stored password")
+    headers = TextAreaField(
+        "Extra HTTP headers", validators=[Length(max=4000)], render_kw={"rows": 3, "autocomplete": "off"},
+        description="One Name: value per line, e.g. Authorization: Bearer <token>. Stored encrypted and never shown; "
+                    "typing headers replaces all stored ones, blank keeps them.")
+    clear_headers = BooleanField("Clear the stored headers")
+    verify_tls = BooleanField("Verify TLS certificate", description="Switch off only for a test gateway.")
+    proxy_url = StringField("Network proxy", validators=[Length(max=2000)],
+                            description="Optional, for example http://proxy.example.com:3128.")
+    phone_pattern = StringField(
+        "Phone-number pattern", validators=[Length(max=255)],
+        description=r"Optional regular expression the whole number must match, e.g. \+44\d{10}. "
+                    "Numbers are always in international format (+ and digits).")
+    otp_template = TextAreaField("OTP message", validators=[DataRequired(), Length(max=480)], render_kw={"rows": 2},
+                                 description="Placeholders {code} (required), {minutes}, {name}.")
+    submit = SubmitField("Save")
+
+    def validate_url(self, field):
+        if field.data.strip():
+            _check_http_url(field.data.strip(), "gateway URL")
+        elif self.active.data:
+            raise ValidationError("An Active gateway needs its URL.")
+
+    def validate_proxy_url(self, field):
+        if field.data.strip():
+            _check_http_url(field.data.strip(), "proxy URL")
+
+    def validate_content_type(self, field):
+        if field.data == JSON and self.method.data == "GET":
+            raise ValidationError("GET sends its data in the query string: choose Form URL-encoded, or use POST.")
+
+    def validate_request_template(self, field):
+        text = field.data.strip()
+        if not text and not self.active.data:
+            return
+        try:
+            if self.content_type.data == JSON:
+                templates.check_json_template(text)
+            else:
+                templates.check_form_template(text)
+        except templates.TemplateError as error:
+            raise ValidationError(str(error)) from None
+
+    def validate_phone_pattern(self, field):
+        try:
+            re.compile(field.data.strip())
+        except re.error as error:
+            raise ValidationError(f"This is not a valid regular expression ({error}).") from None
+
+    def validate_otp_template(self, field):
+        try:
+            templates.check_otp_template(field.data)
+        except templates.TemplateError as error:
+            raise ValidationError(str(error)) from None
+
+    def validate_headers(self, field):
+        if field.data.strip() and self.clear_headers.data:
+            raise ValidationError("Either type new headers or tick Clear, not both.")
+        try:
+            parse_headers(field.data)
+        except templates.TemplateError as error:
+            raise ValidationError(str(error)) from None
+
+    def validate_password(self, field):
+        if field.data and self.clear_password.data:
+            raise ValidationError("Either type a new password or tick Clear, not both.")
+
+    def load(self, gateway) -> None:
+        for name in PLAIN_FIELDS:
+            self[name].data = getattr(gateway, name)
+
+    def values(self) -> dict:
+        """The plain fields as they are stored: text stripped."""
+        data = {name: self[name].data for name in PLAIN_FIELDS}
+        return {name: value.strip() if isinstance(value, str) else value for name, value in data.items()}
+
+    def new_password(self) -> str | None:
+        """None keeps the stored password, "" clears it."""
+        return "" if self.clear_password.data else (self.password.data or None)
+
+    def new_headers(self) -> str | None:
+        if self.clear_headers.data:
+            return ""
+        pairs = parse_headers(self.headers.data)
+        return "\n".join(f"{name}: {value}" for name, value in pairs) if pairs else None
+
+
+class SmsTestForm(FlaskForm):
+    number = StringField(
+        "Mobile number", validators=[DataRequired(), Regexp(f"^{E164.pattern}$", message=(
+            "Enter the number in international format: + and the country code, digits only."))],
+        render_kw={"autocomplete": "off", "inputmode": "tel"},
+        description="International format, e.g. +447700900123. The saved settings are used, Active or not.")
+    submit = SubmitField("Send test SMS")

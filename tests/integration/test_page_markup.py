@@ -42,7 +42,8 @@ def assert_well_formed(html: str, url: str):
 def test_signed_in_pages(admin_client, admin, make_employee):
     other = make_employee(username="other")
     for url in ("/", "/account/", "/employees/", "/employees/new", f"/employees/{other.id}",
-                f"/employees/{admin.id}", "/audit/", "/sysconfig/mfa"):
+                f"/employees/{admin.id}", "/audit/", "/sysconfig/mfa", "/sysconfig/mfa-methods",
+                "/sysconfig/sms-gateway"):
         response = admin_client.get(url)
         assert response.status_code == 200, url
         assert_well_formed(response.get_data(as_text=True), url)
