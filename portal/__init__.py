@@ -95,9 +95,8 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from portal.mfa.providers.email_otp import masked_address
+    from portal.mfa.service import sent_destination
     from portal.models import StatusLevel
     from portal.security.permissions import can
 
-    app.jinja_env.globals.update(can=can, StatusLevel=StatusLevel)
-    app.jinja_env.filters["mask_email"] = masked_address
+    app.jinja_env.globals.update(can=can, StatusLevel=StatusLevel, code_destination=sent_destination)

@@ -65,7 +65,7 @@ def signup_form_for(employee, **kwargs) -> SignupForm:
 
     form = SignupForm(**kwargs)
     form.method.choices = [SelectChoice(m.name, m.label) for m in enrollable_methods(employee)]
-    if form.method.data not in {c.value for c in form.method.choices}:
+    if not form.method.data:  # nothing chosen (one method only, or a first display): the first
         form.method.data = form.method.choices[0].value if form.method.choices else "totp"
     return form
 
@@ -77,7 +77,7 @@ class ActivateForm(FlaskForm):
     def for_provider(cls, provider: str, **kwargs) -> "ActivateForm":
         form = cls(**kwargs)
         if provider != "totp":
-            form.code.label.text = "Code from the email"
+            form.code.label.text = "Code from the SMS" if provider == "sms" else "Code from the email"
         return form
 
     code = StringField("Code from the app", validators=[Length(max=16)],

@@ -109,7 +109,7 @@ def send_code():
         flash(refusal.message, "warning")
         return redirect(url_for("auth.second_step", method=method))
     touch_pending(sent=method)
-    minutes = mfa.sent_code_validity_minutes()
+    minutes = mfa.sent_code_validity_minutes(method)
     flash(f"We sent a code to {where}. It is valid for {minutes} minutes.", "info")
     return redirect(url_for("auth.second_step", method=method))
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from portal.extensions import db
 from portal.mfa import settings as mfa_settings
-from portal.mfa.providers import email_otp, recovery_codes, sent_code, totp
+from portal.mfa.providers import email_otp, recovery_codes, sent_code, sms_otp, totp
 from portal.models import Employee, MfaCredential
 from portal.models.mfa import ACTIVE
 
@@ -45,17 +45,25 @@ def _check_app_code(employee: Employee, code: str, now: datetime, binding: str) 
     return any(totp.check(c, code, now, drift) for c in totp.credentials(employee.id))
 
 
-def _check_email_code(employee: Employee, code: str, now: datetime, binding: str) -> bool:
-    cfg = mfa_settings.current().email
-    return sent_code.check(employee.id, email_otp.NAME, SIGNIN, binding, code, now, cfg.max_attempts).ok
+def _sent_code_checker(method: str):
+    def check(employee: Employee, code: str, now: datetime, binding: str) -> bool:
+        cfg = mfa_settings.current().sent_code(method)
+        return sent_code.check(employee.id, method, SIGNIN, binding, code, now, cfg.max_attempts).ok
+    return check
+
+
+def _can_use_sent_code(provider):
+    return lambda e: (_enabled(provider.NAME) and provider.can_receive(e)
+                      and bool(active_credentials(e.id, provider.NAME)))
 
 
 METHODS: dict[str, Method] = {
     "totp": Method("totp", "Authenticator app", "Use authenticator app", "One-time password", _check_app_code,
                    lambda e: _enabled("totp") and bool(totp.credentials(e.id))),
-    "email": Method("email", "Email", "Send code by email", "Code from the email", _check_email_code,
-                    lambda e: _enabled("email") and bool(e.email) and bool(active_credentials(e.id, "email")),
-                    sends_code=True),
+    "email": Method("email", "Email", "Send code by email", "Code from the email", _sent_code_checker("email"),
+                    _can_use_sent_code(email_otp), sends_code=True),
+    "sms": Method("sms", "SMS", "Send code by SMS", "Code from the SMS", _sent_code_checker("sms"),
+                  _can_use_sent_code(sms_otp), sends_code=True),
     "recovery": Method("recovery", "Recovery code", "Use a recovery code", "Recovery code",
                        lambda e, code, now, binding: recovery_codes.use(e.id, code, now),
                        lambda e: recovery_codes.remaining(e.id) > 0, enrollable=False),
@@ -63,6 +71,8 @@ METHODS: dict[str, Method] = {
 
 
 def enrollable_methods(employee: Employee) -> list[Method]:
-    """What Signup for MFA offers: enabled methods the employee can receive (email needs an address)."""
-    names = [n for n in ("totp", "email") if _enabled(n)]
-    return [METHODS[n] for n in names if n != "email" or employee.email]
+    """What Signup for MFA offers: enabled methods the employee can receive (email needs an
+    address, SMS a mobile number), the authenticator app first."""
+    receivers = {"email": email_otp.can_receive, "sms": sms_otp.can_receive}
+    return [METHODS[n] for n in ("totp", "email", "sms")
+            if _enabled(n) and (n not in receivers or receivers[n](employee))]

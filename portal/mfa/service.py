@@ -5,7 +5,7 @@ owns the transaction and writes the audit rows. Second factors are looked up
 in METHODS, so a new provider needs no change in a view.
 """
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from portal import mail
 from portal.clock import utcnow
@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.mfa import enrolment_code
 from portal.mfa import settings as mfa_settings
 from portal.mfa.methods import METHODS, SIGNIN, SIGNUP, Method, active_credentials, enrollable_methods
-from portal.mfa.providers import email_otp, recovery_codes, sent_code, totp
+from portal.mfa.providers import email_otp, recovery_codes, sent_code, sms_otp, totp
 from portal.models import Employee, MfaCredential
 from portal.models.mfa import ACTIVE, PENDING
 from portal.security import lockout
@@ -22,6 +22,8 @@ from portal.security.passwords import verify_password
 from portal.security.session_guard import end_all_sessions
 
 LOW_RECOVERY_CODES = 3
+# Providers that send their codes, by method name.
+SENDERS = {email_otp.NAME: email_otp, sms_otp.NAME: sms_otp}
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def prepare(employee: Employee, code: str | None = None, address: str | None = N
         if not employee.is_second_step_locked(now):
             _register_failure(employee, now, "enrolment code", address)
         raise EnrolmentCodeRefused
-    if method == "email":
+    if method in SENDERS:
         return _prepare_sent_code(employee, method, binding, now)
     cfg = mfa_settings.current()
     enrolment = totp.prepare(employee.id, cfg.totp, employee.username, cfg.issuer)
@@ -109,15 +111,18 @@ def prepare(employee: Employee, code: str | None = None, address: str | None = N
 class CodeNotSent(RuntimeError):
     """The code could not be sent now; `wait` seconds until the next try is allowed (0: delivery failed)."""
 
-    def __init__(self, wait: int = 0):
+    def __init__(self, wait: int = 0, method: str | None = None):
         super().__init__(f"code not sent (wait {wait} s)")
         self.wait = wait
+        self.method = method
 
     @property
     def message(self) -> str:
         """What the employee reads."""
         if self.wait:
             return f"A code was sent a moment ago. You can ask for another in {self.wait} seconds."
+        if self.method in SENDERS:
+            return SENDERS[self.method].FAILURE_MESSAGE
         return "We couldn't send the code. Try another method or contact your administrator."
 
 
@@ -133,12 +138,17 @@ def _prepare_sent_code(employee: Employee, method: str, binding: str, now: datet
     return credential
 
 
-def sent_code_validity_minutes() -> int:
-    return mfa_settings.current().email.validity_minutes
+def sent_destination(employee: Employee, method: str) -> str:
+    """Where a code of this method goes, masked (a•••@example.com, +44•••••••123)."""
+    return SENDERS[method].destination(employee)
+
+
+def sent_code_validity_minutes(method: str) -> int:
+    return mfa_settings.current().sent_code(method).validity_minutes
 
 
 def send_code(employee: Employee, method_name: str, binding: str) -> str:
-    """Send a sign-in code by email (or SMS) for this browser; returns where it went (masked).
+    """Send a sign-in code by email or SMS for this browser; returns where it went (masked).
 
     Raises CodeNotSent with the wait when the per-employee send limit applies, or with
     wait 0 when delivery failed (nothing usable is left behind).
@@ -147,20 +157,25 @@ def send_code(employee: Employee, method_name: str, binding: str) -> str:
     if method is None or not method.sends_code or not method.available(employee):
         raise CodeNotSent
     _send(employee, method_name, SIGNIN, binding, utcnow())
-    return email_otp.masked_address(employee.email)
+    return sent_destination(employee, method_name)
 
 
 def _send(employee: Employee, method: str, purpose: str, binding: str, now: datetime) -> None:
+    """Issue a code bound to this browser and deliver it; the code is committed before the
+    (possibly slow) delivery, so no transaction waits on the network, and voided if it fails."""
     wait = sent_code.wait_before_next_send(employee.id, now)
     if wait:
         db.session.rollback()
-        raise CodeNotSent(wait)
-    db.session.flush()
-    if not email_otp.send(employee, purpose, binding, mfa_settings.current().email, now):
-        db.session.rollback()
+        raise CodeNotSent(wait, method)
+    cfg = mfa_settings.current().sent_code(method)
+    challenge, code = sent_code.issue(employee.id, method, purpose, binding, cfg.length,
+                                      timedelta(minutes=cfg.validity_minutes), now)
+    db.session.commit()
+    if not SENDERS[method].deliver(employee, code, cfg):
+        challenge.closed_at = now
         record_event("mfa.code_not_sent", actor=employee, subject=employee, details={"method": method})
         db.session.commit()
-        raise CodeNotSent
+        raise CodeNotSent(0, method)
     record_event("mfa.code_sent", actor=employee, subject=employee, details={"method": method, "purpose": purpose})
     db.session.commit()
 
@@ -210,7 +225,7 @@ def activate(employee: Employee, credential_id: int | None, code: str,
 def _proves(employee: Employee, credential: MfaCredential, code: str, now: datetime, binding: str) -> bool:
     if credential.provider == totp.NAME:
         return totp.check(credential, code, now, mfa_settings.current().drift)
-    cfg = mfa_settings.current().email
+    cfg = mfa_settings.current().sent_code(credential.provider)
     return sent_code.check(employee.id, credential.provider, SIGNUP, binding, code, now, cfg.max_attempts).ok
 
 

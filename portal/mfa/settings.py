@@ -18,6 +18,10 @@ DEFAULTS = {
     # Methods enabled at system level (seed 004): the authenticator app is always offered first.
     "mfa.methods.totp": True,
     "mfa.methods.email": False,
+    "mfa.methods.sms": False,
+    "mfa.sms.length": 6,
+    "mfa.sms.validity_minutes": 5,
+    "mfa.sms.max_attempts": 5,
     "mfa.email.length": 6,
     "mfa.email.validity_minutes": 5,
     "mfa.email.max_attempts": 5,
@@ -39,8 +43,8 @@ class SentCodeSettings:
     length: int
     validity_minutes: int
     max_attempts: int
-    subject: str
-    body: str
+    subject: str = ""  # email only: SMS takes its text from Sys Config › SMS Gateway
+    body: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class MfaSettings:
     require_enrolment_code: bool
     methods: frozenset
     email: SentCodeSettings
+    sms: SentCodeSettings
+
+    def sent_code(self, method: str) -> SentCodeSettings:
+        return self.email if method == "email" else self.sms
 
 
 def current() -> MfaSettings:
@@ -72,12 +80,17 @@ def _read() -> MfaSettings:
         failed_limit=min(int(settings.get("mfa.failed_limit")), 100),
         lock_minutes=int(settings.get("mfa.lock_minutes")),
         require_enrolment_code=bool(settings.get("mfa.require_enrolment_code")),
-        methods=frozenset(m for m in ("totp", "email") if settings.get(f"mfa.methods.{m}")),
+        methods=frozenset(m for m in ("totp", "email", "sms") if settings.get(f"mfa.methods.{m}")),
         email=SentCodeSettings(
             length=int(settings.get("mfa.email.length")),
             validity_minutes=int(settings.get("mfa.email.validity_minutes")),
             max_attempts=int(settings.get("mfa.email.max_attempts")),
             subject=settings.get("mfa.email.subject"),
             body=settings.get("mfa.email.body"),
+        ),
+        sms=SentCodeSettings(
+            length=int(settings.get("mfa.sms.length")),
+            validity_minutes=int(settings.get("mfa.sms.validity_minutes")),
+            max_attempts=int(settings.get("mfa.sms.max_attempts")),
         ),
     )

@@ -23,6 +23,10 @@ class MfaMethodsForm(FlaskForm):
         "Email OTP",
         description="NIST SP 800-63B does not accept email as an authentication factor: whoever reads the "
                     "mailbox passes the second step. Offer it only where the authenticator app is not possible.")
+    sms = BooleanField(
+        "SMS OTP",
+        description="NIST SP 800-63B restricts SMS: numbers can be moved to another SIM or intercepted. "
+                    "Codes go through Sys Config › SMS Gateway, which must be Active.")
     email_length = IntegerField("Email code length (digits)", validators=[InputRequired(), NumberRange(4, 10)])
     email_validity_minutes = IntegerField("Email code valid for (minutes)",
                                           validators=[InputRequired(), NumberRange(1, 60)])
@@ -31,6 +35,11 @@ class MfaMethodsForm(FlaskForm):
     email_subject = StringField("Email subject", validators=[DataRequired(), Length(max=200), TemplatePlaceholders()])
     email_body = TextAreaField("Email text", validators=[DataRequired(), Length(max=2000), TemplatePlaceholders()],
                                description="Placeholders: {code}, {name}, {minutes}.", render_kw={"rows": 5})
+    sms_length = IntegerField("SMS code length (digits)", validators=[InputRequired(), NumberRange(4, 10)])
+    sms_validity_minutes = IntegerField("SMS code valid for (minutes)",
+                                        validators=[InputRequired(), NumberRange(1, 60)])
+    sms_max_attempts = IntegerField("Wrong codes before an SMS code is void",
+                                    validators=[InputRequired(), NumberRange(1, 20)])
     submit = SubmitField("Save")
 
     MAPPING = {
@@ -41,10 +50,14 @@ class MfaMethodsForm(FlaskForm):
         "email_max_attempts": "mfa.email.max_attempts",
         "email_subject": "mfa.email.subject",
         "email_body": "mfa.email.body",
+        "sms": "mfa.methods.sms",
+        "sms_length": "mfa.sms.length",
+        "sms_validity_minutes": "mfa.sms.validity_minutes",
+        "sms_max_attempts": "mfa.sms.max_attempts",
     }
 
     def validate_totp(self, field):
-        if not field.data and not self.email.data:
+        if not field.data and not self.email.data and not self.sms.data:
             raise ValidationError("Enable at least one method, or switch MFA off in Sys Config › MFA.")
 
     def validate_email_body(self, field):

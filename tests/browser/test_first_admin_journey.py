@@ -32,6 +32,7 @@ def test_setup_link_admin_creates_employee_who_then_signs_in(page, live_server):
 
     log_in(page, "boss", "a long admin passphrase")
     expect(page.get_by_role("heading", name="Welcome, Bea Boss")).to_be_visible()
+    page.wait_for_load_state("load")  # the menu opens by script: let the page's scripts run first
     nav = page.get_by_role("navigation", name="Main")
     nav.get_by_role("button", name="File Maintenance").click()
     nav.get_by_role("link", name="Employee maintenance").click()

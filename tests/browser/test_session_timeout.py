@@ -52,14 +52,16 @@ def sign_in(page):
 def test_warning_stay_signed_in_other_tab_and_expiry(context, short_timeout):
     page = context.new_page()
     sign_in(page)
-    page.goto("/account/")
+    with page.expect_response(lambda r: "/session/status" in r.url):
+        page.goto("/account/")  # the page learns its deadline before the clocks move
     dialog = page.get_by_role("dialog", name="Your session is about to expire")
     expect(dialog).to_be_hidden()
 
     both_clocks(context, 65)
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text(re.compile(r"signed out in 0:5\d"))
-    dialog.get_by_role("button", name="Stay signed in").click()
+    with page.expect_response(lambda r: "/session/keepalive" in r.url):
+        dialog.get_by_role("button", name="Stay signed in").click()
     expect(dialog).to_be_hidden()
 
     # the server now counts from the click: another minute and a half is still inside the timeout

@@ -149,7 +149,8 @@ def test_sys_config_mfa_methods(client, make_employee, db):
     page = client.get("/sysconfig/mfa-methods").get_data(as_text=True)
     assert "NIST SP 800-63B does not accept email" in page
     form = {"totp": "y", "email": "y", "email_length": "6", "email_validity_minutes": "5",
-            "email_max_attempts": "5", "email_subject": "Code {code}", "email_body": "Hi {name}, {code} {foo}"}
+            "email_max_attempts": "5", "email_subject": "Code {code}", "email_body": "Hi {name}, {code} {foo}",
+            "sms_length": "6", "sms_validity_minutes": "5", "sms_max_attempts": "5"}
     refused = post_form(client, "/sysconfig/mfa-methods", form)
     assert "Unknown placeholder {foo}" in refused.get_data(as_text=True)
     assert settings.get("mfa.methods.email") is False

@@ -5,15 +5,14 @@ offers it because the business asks for it (seed 004), off by default, and
 always lists the authenticator app first (docs/security.md).
 """
 import string
-from datetime import datetime, timedelta
 
 from portal import mail
-from portal.mfa.providers import sent_code
 from portal.mfa.settings import SentCodeSettings
 from portal.models import Employee
 
 NAME = "email"
 PLACEHOLDERS = frozenset({"code", "name", "minutes"})
+FAILURE_MESSAGE = "We couldn't send the code by email. Try another method or contact your administrator."
 
 
 def unknown_placeholders(template: str) -> set[str]:
@@ -31,11 +30,14 @@ def masked_address(address: str) -> str:
     return f"{local[:1]}•••@{domain}"
 
 
-def send(employee: Employee, purpose: str, binding: str, cfg: SentCodeSettings, now: datetime) -> bool:
-    """Issue a code for this browser and email it; False when there is no address or mail failed."""
-    if not employee.email:
-        return False
-    code = sent_code.issue(employee.id, NAME, purpose, binding, cfg.length,
-                           timedelta(minutes=cfg.validity_minutes), now)
+def can_receive(employee: Employee) -> bool:
+    return bool(employee.email)
+
+
+def destination(employee: Employee) -> str:
+    return masked_address(employee.email)
+
+
+def deliver(employee: Employee, code: str, cfg: SentCodeSettings) -> bool:
     values = {"code": code, "name": employee.full_name, "minutes": cfg.validity_minutes}
     return mail.send_text(employee.email, cfg.subject.format_map(values), cfg.body.format_map(values))

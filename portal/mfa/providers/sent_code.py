@@ -46,7 +46,7 @@ def wait_before_next_send(employee_id: int, now: datetime) -> int:
 
 
 def issue(employee_id: int, method: str, purpose: str, binding: str, length: int,
-          validity: timedelta, now: datetime) -> str:
+          validity: timedelta, now: datetime) -> tuple[MfaChallenge, str]:
     """A new code for this browser; any earlier open code of the same kind is voided."""
     db.session.execute(
         update(MfaChallenge)
@@ -55,9 +55,10 @@ def issue(employee_id: int, method: str, purpose: str, binding: str, length: int
         .values(closed_at=now)
     )
     code = new_code(length)
-    db.session.add(MfaChallenge(employee_id=employee_id, method=method, purpose=purpose, binding=binding,
-                                code_hash=_digest(code), created_at=now, expires_at=now + validity))
-    return code
+    challenge = MfaChallenge(employee_id=employee_id, method=method, purpose=purpose, binding=binding,
+                             code_hash=_digest(code), created_at=now, expires_at=now + validity)
+    db.session.add(challenge)
+    return challenge, code
 
 
 @dataclass(frozen=True)
