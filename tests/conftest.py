@@ -4,6 +4,7 @@ The suite runs on SQLite (a temporary file) by default and on PostgreSQL when
 TEST_DATABASE_URL is set; then a fresh database is created for this run and
 dropped at the end, so runs never see each other's rows.
 """
+import html
 import os
 import re
 import uuid
@@ -124,6 +125,13 @@ def post_form(client, url: str, data: dict, form_url: str | None = None, **kwarg
     """POST a form with the CSRF token taken from the page that shows it."""
     token = csrf_token(client, form_url or url)
     return client.post(url, data={"csrf_token": token, **data}, **kwargs)
+
+
+def field_errors(response, field_id: str) -> str:
+    """The error text shown right beside one field ('' when the field has none)."""
+    page = response.get_data(as_text=True)
+    match = re.search(rf'id="{field_id}-errors">((?:<div>.*?</div>)*)</div>', page, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).strip() if match else ""
 
 
 def log_in(client, username: str, password: str = "correct horse battery", **kwargs):

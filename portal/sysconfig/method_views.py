@@ -1,20 +1,11 @@
-from flask import flash, redirect, render_template, request, url_for
-from flask_login import current_user
-
-from portal import settings
 from portal.security.permissions import require_manager
 from portal.sysconfig import bp
 from portal.sysconfig.method_forms import MfaMethodsForm
+from portal.sysconfig.settings_page import settings_page
 
 
 @bp.route("/mfa-methods", methods=["GET", "POST"])
 @require_manager
 def mfa_methods():
-    form = MfaMethodsForm()
-    if request.method == "GET":
-        form.load(settings.get)
-    elif form.validate_on_submit():
-        changed = settings.save(form.changes(), actor=current_user)
-        flash("MFA methods saved." if changed else "Nothing to save: no setting was changed.", "success")
-        return redirect(url_for("sysconfig.mfa_methods"))
-    return render_template("sysconfig/mfa_methods.html", form=form)
+    return settings_page(MfaMethodsForm(), "sysconfig/mfa_methods.html", "sysconfig.mfa_methods",
+                         "MFA methods saved.")

@@ -1,25 +1,18 @@
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal import settings
 from portal.security.permissions import require_manager
 from portal.sms import config as sms_config
 from portal.sms.gateway import send_test_sms
 from portal.sysconfig import bp
 from portal.sysconfig.forms import MfaSettingsForm, SmsGatewayForm, SmsTestForm
+from portal.sysconfig.settings_page import settings_page
 
 
 @bp.route("/mfa", methods=["GET", "POST"])
 @require_manager
 def mfa():
-    form = MfaSettingsForm()
-    if request.method == "GET":
-        form.load(settings.get)
-    elif form.validate_on_submit():
-        changed = settings.save(form.changes(), actor=current_user)
-        flash("MFA settings saved." if changed else "Nothing to save: no setting was changed.", "success")
-        return redirect(url_for("sysconfig.mfa"))
-    return render_template("sysconfig/mfa.html", form=form)
+    return settings_page(MfaSettingsForm(), "sysconfig/mfa.html", "sysconfig.mfa", "MFA settings saved.")
 
 
 def _sms_page(form: SmsGatewayForm, test_form: SmsTestForm, result=None):

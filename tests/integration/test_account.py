@@ -1,21 +1,12 @@
 """The signed-in employee's own profile and password change."""
-import html
-import re
 
 import pytest
 
 from portal.models import AuditEvent, UserSession
-from tests.conftest import log_in, post_form
+from tests.conftest import field_errors, log_in, post_form
 
 OLD_PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new secret phrase"
-
-
-def field_errors(response, field_id: str) -> str:
-    """The error text shown right beside one field ('' when the field has none)."""
-    page = response.get_data(as_text=True)
-    match = re.search(rf'id="{field_id}-errors">((?:<div>.*?</div>)*)</div>', page, re.S)
-    return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).strip() if match else ""
 
 
 def change_password(client, current=OLD_PASSWORD, new=NEW_PASSWORD, confirm=None):

@@ -12,18 +12,11 @@ from sqlalchemy import func
 from portal.models import AuditEvent, Employee, UserSession
 from portal.models.employee import employee_search_text
 from portal.services.employees import search_employees
-from tests.conftest import csrf_token, log_in, post_form
+from tests.conftest import csrf_token, field_errors, log_in, post_form
 
 NEW_PASSWORD = "a brand new secret phrase"
 # The revision before the one that adds Employee.search_text.
 SEARCH_COLUMN_DOWN_REVISION = "2176f3452222"
-
-
-def field_errors(response, field_id: str) -> str:
-    """The error text shown right beside one field ('' when the field has none)."""
-    page = response.get_data(as_text=True)
-    match = re.search(rf'id="{field_id}-errors">((?:<div>.*?</div>)*)</div>', page, re.S)
-    return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).strip() if match else ""
 
 
 def employee_count(db) -> int:

@@ -8,17 +8,10 @@ from sqlalchemy import func
 
 from portal.models import AuditEvent, Employee
 from portal.services.setup import issue_setup_token
-from tests.conftest import csrf_token, log_in, post_form
+from tests.conftest import csrf_token, field_errors, log_in, post_form
 
 PASSWORD = "a long and private phrase"
 DEMO_LINE = re.compile(r"^\s+(\S+)\s+status (\d)\s+password (\S+)\s*$", re.M)
-
-
-def field_errors(response, field_id: str) -> str:
-    """The error text shown right beside one field ('' when the field has none)."""
-    page = response.get_data(as_text=True)
-    match = re.search(rf'id="{field_id}-errors">((?:<div>.*?</div>)*)</div>', page, re.S)
-    return html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).strip() if match else ""
 
 
 def employees(db) -> list[Employee]:
