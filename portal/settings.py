@@ -23,7 +23,7 @@ def register(key: str, default: Any) -> None:
 def _stored() -> dict[str, Any]:
     if has_request_context() and "settings" in g:
         return g.settings
-    values = {row.key: row.value for row in db.session.scalars(db.select(Setting))}
+    values = {key: value for key, value in db.session.execute(db.select(Setting.key, Setting.value))}
     if has_request_context():
         g.settings = values
     return values

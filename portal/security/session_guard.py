@@ -6,7 +6,7 @@ source of truth: ended or too old means signed out, whatever the cookie says.
 """
 from datetime import datetime, timedelta
 
-from flask import flash, jsonify, redirect, request, session, url_for
+from flask import flash, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal.clock import utcnow
@@ -43,8 +43,13 @@ def begin_session(employee: Employee) -> UserSession:
 
 
 def current_session_record() -> UserSession | None:
+    """This browser's session row, loaded once per request (the guard loads it first)."""
     sid = session.get(SESSION_ID_KEY)
-    return db.session.get(UserSession, sid) if sid else None
+    if not sid:
+        return None
+    if g.get("session_record") is None or g.session_record.id != sid:
+        g.session_record = db.session.get(UserSession, sid)
+    return g.session_record
 
 
 def end_current_session(reason: str) -> None:
