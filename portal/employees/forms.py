@@ -2,7 +2,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
+from portal.extensions import db
 from portal.forms import InternationalPhone, new_password_fields
+from portal.models import AccessPolicy
 from portal.services.employees import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MESSAGE, USERNAME_PATTERN
 
 STATUS_CHOICES = [SelectChoice(n, f"{n} – {'administrator' if n == 9 else 'manager' if n >= 5 else 'staff'}")
@@ -33,6 +35,27 @@ class EmployeeForm(FlaskForm):
             "status_level": self.status_level.data,
             "active": self.active.data,
         }
+
+
+def _policy_id(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class EditEmployeeForm(EmployeeForm):
+    """Employee maintenance › Edit: the details and the employee's Access policy."""
+
+    access_policy_id = SelectField("Access policy", coerce=_policy_id, validate_choice=True,
+                                   description="Which MFA methods the employee may use and whether MFA is "
+                                               "required for them (Sys Config › Access policies).")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        policies = db.session.execute(db.select(AccessPolicy.id, AccessPolicy.name).order_by(AccessPolicy.name_key))
+        self.access_policy_id.choices = [SelectChoice("", "System settings")] + [
+            SelectChoice(policy_id, name) for policy_id, name in policies]
+
+    def employee_values(self) -> dict:
+        return super().employee_values() | {"access_policy_id": self.access_policy_id.data}
 
 
 class NewEmployeeForm(EmployeeForm):

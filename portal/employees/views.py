@@ -3,7 +3,7 @@ from flask_login import current_user
 
 from portal.clock import utcnow
 from portal.employees import bp
-from portal.employees.forms import EmployeeForm, NewEmployeeForm, ResetMfaForm, SearchForm, SetPasswordForm
+from portal.employees.forms import EditEmployeeForm, NewEmployeeForm, ResetMfaForm, SearchForm, SetPasswordForm
 from portal.extensions import db
 from portal.mfa import service as mfa
 from portal.models import Employee
@@ -33,7 +33,7 @@ def render_edit_page(employee: Employee, form=None, password_form=None, reset_fo
     """Employee maintenance › Edit with its forms: details, password, and the MFA section."""
     return render_template(
         "employees/form.html", employee=employee,
-        form=form or EmployeeForm(obj=employee, formdata=None),
+        form=form or EditEmployeeForm(obj=employee, formdata=None),
         password_form=password_form or SetPasswordForm(employee, formdata=None),
         reset_form=reset_form or ResetMfaForm(formdata=None),
         mfa=mfa.employee_mfa_summary(employee), now=utcnow(), sessions=session_views(employee),
@@ -68,7 +68,7 @@ def create():
 @require_administrator
 def edit(employee_id: int):
     employee = employee_or_404(employee_id)
-    form = EmployeeForm(obj=employee)
+    form = EditEmployeeForm(obj=employee)
     if form.validate_on_submit():
         try:
             changed = update_employee(employee, form.employee_values(), current_user)

@@ -10,7 +10,7 @@ from datetime import datetime
 from portal.extensions import db
 from portal.mfa import settings as mfa_settings
 from portal.mfa.providers import email_otp, recovery_codes, sent_code, sms_otp, totp
-from portal.models import Employee, MfaCredential
+from portal.models import AccessPolicy, Employee, MfaCredential
 from portal.models.mfa import ACTIVE
 
 SIGNIN = "signin"
@@ -40,6 +40,19 @@ def _enabled(name: str) -> bool:
     return name in mfa_settings.current().methods
 
 
+def access_policy(employee: Employee) -> AccessPolicy | None:
+    """The employee's Access policy, or None: they follow the system settings."""
+    if employee.access_policy_id is None:
+        return None
+    return db.session.get(AccessPolicy, employee.access_policy_id)
+
+
+def _permitted(employee: Employee, name: str) -> bool:
+    """Enabled in Sys Config › MFA methods and, for a policy's members, allowed by the policy."""
+    policy = access_policy(employee)
+    return _enabled(name) and (policy is None or name in policy.method_names)
+
+
 def _check_app_code(employee: Employee, code: str, now: datetime, binding: str) -> bool:
     drift = mfa_settings.current().drift
     return any(totp.check(c, code, now, drift) for c in totp.credentials(employee.id))
@@ -53,13 +66,13 @@ def _sent_code_checker(method: str):
 
 
 def _can_use_sent_code(provider):
-    return lambda e: (_enabled(provider.NAME) and provider.can_receive(e)
+    return lambda e: (_permitted(e, provider.NAME) and provider.can_receive(e)
                       and bool(active_credentials(e.id, provider.NAME)))
 
 
 METHODS: dict[str, Method] = {
     "totp": Method("totp", "Authenticator app", "Use authenticator app", "One-time password", _check_app_code,
-                   lambda e: _enabled("totp") and bool(totp.credentials(e.id))),
+                   lambda e: _permitted(e, "totp") and bool(totp.credentials(e.id))),
     "email": Method("email", "Email", "Send code by email", "Code from the email", _sent_code_checker("email"),
                     _can_use_sent_code(email_otp), sends_code=True),
     "sms": Method("sms", "SMS", "Send code by SMS", "Code from the SMS", _sent_code_checker("sms"),
@@ -71,8 +84,8 @@ METHODS: dict[str, Method] = {
 
 
 def enrollable_methods(employee: Employee) -> list[Method]:
-    """What Signup for MFA offers: enabled methods the employee can receive (email needs an
-    address, SMS a mobile number), the authenticator app first."""
+    """What Signup for MFA offers: enabled methods the employee's Access policy allows and the
+    employee can receive (email needs an address, SMS a mobile number), the authenticator app first."""
     receivers = {"email": email_otp.can_receive, "sms": sms_otp.can_receive}
     return [METHODS[n] for n in ("totp", "email", "sms")
-            if _enabled(n) and (n not in receivers or receivers[n](employee))]
+            if _permitted(employee, n) and (n not in receivers or receivers[n](employee))]

@@ -12,7 +12,15 @@ from portal.clock import utcnow
 from portal.extensions import db
 from portal.mfa import enrolment_code
 from portal.mfa import settings as mfa_settings
-from portal.mfa.methods import METHODS, SIGNIN, SIGNUP, Method, active_credentials, enrollable_methods
+from portal.mfa.methods import (
+    METHODS,
+    SIGNIN,
+    SIGNUP,
+    Method,
+    access_policy,
+    active_credentials,
+    enrollable_methods,
+)
 from portal.mfa.providers import email_otp, recovery_codes, sent_code, sms_otp, totp
 from portal.models import Employee, MfaCredential
 from portal.models.mfa import ACTIVE, PENDING
@@ -67,8 +75,12 @@ def is_active_credential(employee: Employee, credential_id: int | None) -> bool:
 
 
 def status(employee: Employee) -> MfaStatus:
+    """An Access policy that requires MFA makes it mandatory for its members even in Optional
+    mode; with MFA Status Off, policies change nothing."""
     cfg = mfa_settings.current()
-    return MfaStatus(enabled=cfg.enabled, mandatory=cfg.mandatory, enrolled=is_enrolled(employee))
+    policy = access_policy(employee)
+    mandatory = cfg.mandatory or (policy is not None and policy.mfa_required)
+    return MfaStatus(enabled=cfg.enabled, mandatory=mandatory, enrolled=is_enrolled(employee))
 
 
 def methods_for(employee: Employee) -> list[Method]:
@@ -100,6 +112,8 @@ def prepare(employee: Employee, code: str | None = None, address: str | None = N
         if not employee.is_second_step_locked(now):
             _register_failure(employee, now, "enrolment code", address)
         raise EnrolmentCodeRefused
+    if method not in {m.name for m in enrollable_methods(employee)}:
+        raise CodeNotSent  # not enabled, not allowed by the employee's Access policy, or nowhere to send
     if method in SENDERS:
         return _prepare_sent_code(employee, method, binding, now)
     cfg = mfa_settings.current()
@@ -127,8 +141,6 @@ class CodeNotSent(RuntimeError):
 
 
 def _prepare_sent_code(employee: Employee, method: str, binding: str, now: datetime) -> MfaCredential:
-    if method not in {m.name for m in enrollable_methods(employee)}:
-        raise CodeNotSent
     db.session.execute(MfaCredential.__table__.delete().where(
         MfaCredential.employee_id == employee.id, MfaCredential.provider == method,
         MfaCredential.status == PENDING))

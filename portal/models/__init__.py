@@ -2,11 +2,12 @@
 from portal.models.audit import AuditEvent
 from portal.models.employee import Employee, StatusLevel
 from portal.models.mfa import MfaChallenge, MfaCredential, RecoveryCode
+from portal.models.policy import AccessPolicy
 from portal.models.session import UserSession
 from portal.models.settings import Setting
 from portal.models.sms_gateway import SmsGateway
 
 __all__ = [
-    "AuditEvent", "Employee", "MfaChallenge", "MfaCredential", "RecoveryCode", "Setting", "SmsGateway", "StatusLevel",
-    "UserSession",
+    "AccessPolicy", "AuditEvent", "Employee", "MfaChallenge", "MfaCredential", "RecoveryCode", "Setting",
+    "SmsGateway", "StatusLevel", "UserSession",
 ]

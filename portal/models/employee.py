@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import IntEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.clock import utcnow
@@ -81,6 +81,8 @@ class Employee(UserMixin, db.Model):
     # After a Reset MFA with "require an enrolment code": the code's keyed hash and its end.
     mfa_enrolment_code_hash: Mapped[str | None] = mapped_column(String(64))
     mfa_enrolment_code_expires_at: Mapped[datetime | None]
+    # Sys Config › Access policies: None follows the system settings.
+    access_policy_id: Mapped[int | None] = mapped_column(ForeignKey("access_policy.id"), index=True)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

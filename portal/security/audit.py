@@ -38,6 +38,9 @@ EVENT_LABELS = {
     "sms.gateway_changed": "SMS Gateway settings changed",
     "sms.test_sent": "Test SMS sent",
     "sms.failed": "SMS not sent",
+    "policy.created": "Access policy created",
+    "policy.changed": "Access policy changed",
+    "policy.deleted": "Access policy deleted",
 }
 
 

@@ -28,7 +28,7 @@ USERNAME_MESSAGE = "A username uses letters, digits and . _ @ - only."
 FULL_NAME_MAX_LENGTH = 120
 
 # Fields an administrator edits on Employee maintenance › Edit, in form order.
-EDITABLE_FIELDS = ("username", "full_name", "email", "mobile_phone", "status_level", "active")
+EDITABLE_FIELDS = ("username", "full_name", "email", "mobile_phone", "status_level", "active", "access_policy_id")
 
 
 class EmployeeRuleError(ValueError):
