@@ -138,6 +138,7 @@ def test_a_switched_off_method_sends_the_employee_to_recovery_codes(client, enro
     log_in(client, "ann")
     page = client.get("/login/verify").get_data(as_text=True)
     assert "Send code by email" not in page and "Use a recovery code" in page
+    assert "The method you signed up with is switched off" in page
     assert "Signup for MFA" not in page
     assert send(client).status_code == 302
     assert len([m for m in smtp_server if "code is" in m.get_content()]) == 1  # only the signup code
