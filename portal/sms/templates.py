@@ -12,35 +12,20 @@ Request data comes in two shapes:
   depth, so each value is JSON-escaped by the encoder and never breaks the document.
 """
 import json
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
+from portal.message_templates import (  # noqa: F401  (the gateway and its tests use them from here)
+    OTP_PLACEHOLDERS,
+    TemplateError,
+    check_otp_template,
+    check_placeholders,
+    fill,
+    placeholders,
+    render_otp,
+)
+
 REQUEST_PLACEHOLDERS = ("to", "message", "sender")
-OTP_PLACEHOLDERS = ("code", "minutes", "name")
-
-
-class TemplateError(ValueError):
-    """A template that cannot be used; the message is fit for a field error."""
-
-
-def placeholders(text: str) -> list[str]:
-    return PLACEHOLDER.findall(text)
-
-
-def check_placeholders(text: str, allowed: Iterable[str]) -> None:
-    allowed = tuple(allowed)
-    unknown = sorted({name for name in placeholders(text) if name not in allowed})
-    if unknown:
-        names = ", ".join("{" + n + "}" for n in unknown)
-        known = ", ".join("{" + n + "}" for n in allowed)
-        raise TemplateError(f"Unknown placeholder {names}: use {known}.")
-
-
-def fill(text: str, values: Mapping[str, str]) -> str:
-    """Substitute known placeholders in one pass; anything else is left as written."""
-    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), text)
 
 
 # -- form URL-encoded ------------------------------------------------------------------
@@ -116,15 +101,3 @@ def render_json(template: str, values: Mapping[str, str]):
         return node
 
     return walk(json.loads(template))
-
-
-# -- the OTP message -------------------------------------------------------------------
-
-def check_otp_template(template: str) -> None:
-    if "{code}" not in template:
-        raise TemplateError("The message must contain {code}.")
-    check_placeholders(template, OTP_PLACEHOLDERS)
-
-
-def render_otp(template: str, code: str, minutes: int, name: str) -> str:
-    return fill(template, {"code": code, "minutes": str(minutes), "name": name})

@@ -3,17 +3,17 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from portal.mfa.providers.email_otp import unknown_placeholders
+from portal.message_templates import OTP_PLACEHOLDERS, TemplateError, check_otp_template, check_placeholders
 
 
 class TemplatePlaceholders:
     """Only {code}, {name} and {minutes} may appear in a message template."""
 
     def __call__(self, form, field):
-        unknown = unknown_placeholders(field.data or "")
-        if unknown:
-            names = ", ".join(sorted("{" + u + "}" if not u.startswith("(") else u for u in unknown))
-            raise ValidationError(f"Unknown placeholder {names}: use {{code}}, {{name}} and {{minutes}} only.")
+        try:
+            check_placeholders(field.data or "", OTP_PLACEHOLDERS)
+        except TemplateError as error:
+            raise ValidationError(str(error)) from None
 
 
 class MfaMethodsForm(FlaskForm):
@@ -61,8 +61,10 @@ class MfaMethodsForm(FlaskForm):
             raise ValidationError("Enable at least one method, or switch MFA off in Sys Config › MFA.")
 
     def validate_email_body(self, field):
-        if field.data and "{code}" not in field.data:
-            raise ValidationError("The text must contain {code}.")
+        try:
+            check_otp_template(field.data or "")
+        except TemplateError as error:
+            raise ValidationError(str(error)) from None
 
     def load(self, get) -> None:
         for name, key in self.MAPPING.items():
