@@ -72,9 +72,8 @@ class Config:
 
     # Number of reverse proxies in front of the portal whose X-Forwarded-* to trust.
     TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
-    PAGE_SIZE = 50
 
-    # Outgoing mail (notices when MFA changes). No MAIL_SERVER: written to the console.
+    # Outgoing mail: notices when MFA changes, email OTP codes.
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_PORT = _env_int("MAIL_PORT", 25)
     MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "").lower() in ("1", "true", "yes")

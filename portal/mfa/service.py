@@ -297,10 +297,6 @@ def _register_failure(employee: Employee, now: datetime, method: str, address: s
     db.session.commit()
 
 
-def recovery_codes_left(employee: Employee) -> int:
-    return recovery_codes.remaining(employee.id)
-
-
 # --- the employee's own changes (each after a fresh proof, see account/) -----
 
 def confirm_identity(employee: Employee, password: str, code: str, address: str | None = None) -> bool:
