@@ -63,20 +63,26 @@ def register_blueprints(app: Flask) -> None:
     from portal.audit import bp as audit_bp
     from portal.auth import bp as auth_bp
     from portal.employees import bp as employees_bp
+    from portal.pos import bp as pos_bp
     from portal.sysconfig import bp as sysconfig_bp
+    from portal.terminals import bp as terminals_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(employees_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(sysconfig_bp)
+    app.register_blueprint(terminals_bp)
+    app.register_blueprint(pos_bp)
 
 
 def register_request_hooks(app: Flask) -> None:
+    from portal.security.device_tokens import refuse_device_credentials_elsewhere
     from portal.security.headers import add_security_headers
     from portal.security.pending import guard_pending
     from portal.security.session_guard import guard_request
 
+    app.before_request(refuse_device_credentials_elsewhere)
     app.before_request(guard_pending)
     app.before_request(guard_request)
     app.after_request(add_security_headers)

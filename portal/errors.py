@@ -1,7 +1,9 @@
-"""Error pages: styled HTML for people, JSON with a stable errorcode under /api/."""
+"""Error pages: styled HTML for people, JSON with a stable errorcode for the JSON calls."""
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from portal.security.session_guard import wants_json
 
 ERRORCODES = {
     400: "invalidrequest",
@@ -33,7 +35,7 @@ MESSAGES = {
 
 
 def _respond(code: int, message: str):
-    if request.path.startswith("/api/"):
+    if wants_json():
         return jsonify(error=message, errorcode=ERRORCODES.get(code, "error")), code
     title = TITLES.get(code, f"Error {code}")
     return render_template("errors/error.html", code=code, title=title, message=message), code

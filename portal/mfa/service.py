@@ -277,6 +277,14 @@ def verify(employee: Employee, method_name: str, code: str, address: str | None 
     return result
 
 
+def verify_typed_code(employee: Employee, code: str, address: str | None = None,
+                      commit: bool = True) -> Verification:
+    """Check a code typed where no method is chosen (the POS link popup, the token endpoint):
+    digits are an authenticator app code, anything else a recovery code."""
+    typed = (code or "").strip().replace(" ", "")
+    return verify(employee, "totp" if typed.isdigit() else "recovery", typed, address, commit=commit)
+
+
 def notify_after_sign_in(employee: Employee, result: Verification) -> None:
     """After the session is committed: tell the employee by email that a recovery code was used."""
     if result.ok and result.method == "recovery":

@@ -6,8 +6,9 @@ from portal.models.policy import AccessPolicy
 from portal.models.session import UserSession
 from portal.models.settings import Setting
 from portal.models.sms_gateway import SmsGateway
+from portal.models.terminal import PosClientLog, PosTerminal
 
 __all__ = [
-    "AccessPolicy", "AuditEvent", "Employee", "MfaChallenge", "MfaCredential", "RecoveryCode", "Setting",
-    "SmsGateway", "StatusLevel", "UserSession",
+    "AccessPolicy", "AuditEvent", "Employee", "MfaChallenge", "MfaCredential", "PosClientLog", "PosTerminal",
+    "RecoveryCode", "Setting", "SmsGateway", "StatusLevel", "UserSession",
 ]

@@ -41,6 +41,15 @@ EVENT_LABELS = {
     "policy.created": "Access policy created",
     "policy.changed": "Access policy changed",
     "policy.deleted": "Access policy deleted",
+    "pos.terminal_created": "POS terminal created",
+    "pos.terminal_changed": "POS terminal changed",
+    "pos.terminal_linked": "POS terminal linked to a device",
+    "pos.terminal_unlinked": "POS terminal unlinked",
+    "pos.link_failed": "POS terminal link refused",
+    "pos.legacy_url_used": "POS terminal chosen by URL (device security off)",
+    "pos.signed_in": "Signed in at a POS terminal",
+    "pos.signin_refused": "POS terminal sign-in refused",
+    "pos.cache_sessions_overlap": "Two cache session IDs on one POS terminal",
 }
 
 

@@ -97,8 +97,12 @@ ENDED_MESSAGE = "Your session has ended. Please log in again."
 NOT_ACTIVITY = frozenset({"auth.session_status"})
 
 
+# Calls made by scripts and other programs, answered in JSON (errors too, with an errorcode).
+JSON_PATH_PREFIXES = ("/api/", "/session/", "/pos/api/")
+
+
 def wants_json() -> bool:
-    return request.path.startswith(("/api/", "/session/"))
+    return request.path.startswith(JSON_PATH_PREFIXES)
 
 
 def record_activity(record: UserSession, now: datetime, force: bool = False) -> None:

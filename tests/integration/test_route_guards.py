@@ -3,7 +3,10 @@ from portal import settings
 from portal.security.pending import SECOND_STEP_ENDPOINTS
 from tests.conftest import csrf_token, log_in
 
-PUBLIC_ENDPOINTS = {"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup"}
+# The Web POS device calls need no back-office sign-in: a device token or the terminal's own
+# login guards them (tests/integration/test_pos_calls.py).
+POS_DEVICE_ENDPOINTS = {"pos.page", "pos.status", "pos.link", "pos.login", "pos.logout", "pos.log"}
+PUBLIC_ENDPOINTS = {"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup"} | POS_DEVICE_ENDPOINTS
 
 
 def _routes(app):

@@ -1,0 +1,85 @@
+"""Reading the POS calls' small JSON bodies and device headers; refusals as JSON errors."""
+from datetime import UTC, datetime
+
+from flask import jsonify, request, session
+
+from portal.extensions import db
+from portal.models import Employee, PosTerminal
+from portal.security.device_tokens import DEVICE_TOKEN_HEADER, TERMINAL_HEADER
+from portal.services.pos_devices import PosRefusal, legacy_terminal, linked_terminal
+
+MAX_BODY_BYTES = 4 * 1024  # "a few KB": a POS call is a handful of short fields
+POS_SIGNIN_KEY = "pos"
+
+
+def refusal_response(refusal: PosRefusal):
+    body = {"error": refusal.message, "errorcode": refusal.errorcode}
+    if refusal.field:
+        body["field"] = refusal.field
+    return jsonify(body), refusal.status
+
+
+def json_body(*required: str, optional: tuple[str, ...] = (), max_length: int = 1000) -> dict[str, str]:
+    """The call's JSON object with these string fields, or a 400/413 JSON refusal."""
+    request.max_content_length = MAX_BODY_BYTES  # larger bodies end as 413 before they are read
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise PosRefusal("invalidrequest", "Send a JSON object.", 400)
+    values = {}
+    for name in (*required, *optional):
+        value = data.get(name)
+        if value is None or (value == "" and name in optional):
+            if name in required:
+                raise PosRefusal("invalidrequest", f"The field {name} is required.", 400, name)
+            continue
+        if not isinstance(value, str) or len(value) > max_length:
+            raise PosRefusal("invalidrequest", f"The field {name} must be text of at most {max_length} "
+                             "characters.", 400, name)
+        if name in required and not value.strip():
+            raise PosRefusal("invalidrequest", f"The field {name} is required.", 400, name)
+        values[name] = value
+    return values
+
+
+def device_terminal() -> PosTerminal:
+    """The terminal this device acts as: linked by its device token, or, with device security
+    off, named in the terminal header alone (the legacy URL way). Else a 403 refusal."""
+    key = request.headers.get(TERMINAL_HEADER)
+    token = request.headers.get(DEVICE_TOKEN_HEADER)
+    terminal = linked_terminal(key, token) if token else legacy_terminal(key)
+    if terminal is None:
+        raise PosRefusal("devicenotlinked", "This device is not linked to this terminal.", 403)
+    return terminal
+
+
+def terminal_view(terminal: PosTerminal) -> dict:
+    return {"key": terminal.key_identifier, "name": terminal.name, "store": terminal.store}
+
+
+def employee_view(employee: Employee) -> dict:
+    return {"username": employee.username, "full_name": employee.full_name}
+
+
+def signed_in_employee(terminal: PosTerminal) -> Employee | None:
+    """The employee signed in at this terminal in this browser, while their session token holds
+    (a password change or Reset MFA ends it, as it ends their back-office sessions)."""
+    state = session.get(POS_SIGNIN_KEY)
+    if not state or state.get("terminal") != terminal.id:
+        return None
+    employee = db.session.get(Employee, state.get("employee"))
+    if employee is None or not employee.active or employee.session_token != state.get("token"):
+        session.pop(POS_SIGNIN_KEY, None)
+        return None
+    return employee
+
+
+def client_time(text: str | None) -> datetime | None:
+    """The device's own timestamp (ISO 8601), stored as naive UTC; None when absent."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PosRefusal("invalidrequest", "The field logged_at must be an ISO 8601 time.", 400,
+                         "logged_at") from None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -1,0 +1,100 @@
+"""/pos: one URL for every terminal, and the JSON calls its script makes."""
+import re
+
+from flask import jsonify, render_template, request, session
+
+from portal.extensions import db, limiter
+from portal.models.terminal import LOG_LEVELS
+from portal.pos import bp
+from portal.pos.calls import (
+    POS_SIGNIN_KEY,
+    client_time,
+    device_terminal,
+    employee_view,
+    json_body,
+    refusal_response,
+    signed_in_employee,
+    terminal_view,
+)
+from portal.security.audit import record_event
+from portal.security.client import client_address
+from portal.services import pos_devices
+from portal.services.pos_devices import PosRefusal
+
+CACHE_SESSION_ID_PATTERN = r"^[A-Za-z0-9-]{8,64}$"
+
+
+@bp.errorhandler(PosRefusal)
+def refused(refusal: PosRefusal):
+    return refusal_response(refusal)
+
+
+@bp.get("")
+def page():
+    """The Web POS page. `?terminal=` is the legacy way, honoured only with device security off."""
+    asked = request.args.get("terminal", "").strip()
+    legacy = pos_devices.legacy_terminal(asked) if asked else None
+    if legacy is not None:
+        record_event("pos.legacy_url_used", details={"terminal": legacy.key_identifier})
+        db.session.commit()
+    return render_template("pos/device.html", legacy_terminal=legacy,
+                           ignored_terminal=bool(asked) and legacy is None and pos_devices.device_security_on(),
+                           unknown_terminal=bool(asked) and legacy is None and not pos_devices.device_security_on())
+
+
+@bp.post("/api/status")
+@limiter.limit("60 per minute")
+def status():
+    """Is this device linked to the terminal in its local storage (and who is signed in there)?"""
+    json_body()
+    try:
+        terminal = device_terminal()
+    except PosRefusal:
+        return jsonify(linked=False)
+    employee = signed_in_employee(terminal)
+    return jsonify(linked=True, terminal=terminal_view(terminal),
+                   employee=employee_view(employee) if employee else None)
+
+
+@bp.post("/api/link")
+@limiter.limit("10 per minute")
+def link():
+    data = json_body("username", "password", "terminal_key", optional=("otp",), max_length=128)
+    result = pos_devices.link_device(data["username"], data["password"], data["terminal_key"], data.get("otp"),
+                                     client_address())
+    session.pop(POS_SIGNIN_KEY, None)
+    return jsonify(terminal=terminal_view(result.terminal), device_token=result.device_token)
+
+
+@bp.post("/api/login")
+@limiter.limit("30 per minute")
+def login():
+    data = json_body("username", "password", max_length=128)
+    terminal = device_terminal()
+    employee = pos_devices.sign_in_at_terminal(terminal, data["username"], data["password"])
+    session[POS_SIGNIN_KEY] = {"terminal": terminal.id, "employee": employee.id, "token": employee.session_token}
+    return jsonify(terminal=terminal_view(terminal), employee=employee_view(employee))
+
+
+@bp.post("/api/logout")
+def logout():
+    json_body()
+    session.pop(POS_SIGNIN_KEY, None)
+    return jsonify(signed_out=True)
+
+
+@bp.post("/api/log")
+@limiter.limit("120 per minute")
+def log():
+    """One client log record from the terminal's device, with its cache session ID."""
+    data = json_body("level", "message", "cache_session_id", optional=("logged_at",))
+    if data["level"] not in LOG_LEVELS:
+        raise PosRefusal("invalidrequest", f"The field level must be one of {', '.join(LOG_LEVELS)}.", 400, "level")
+    if not re.fullmatch(CACHE_SESSION_ID_PATTERN, data["cache_session_id"]):
+        raise PosRefusal("invalidrequest", "The field cache_session_id must be 8 to 64 letters, digits or -.", 400,
+                         "cache_session_id")
+    logged_at = client_time(data.get("logged_at"))
+    terminal = device_terminal()
+    pos_devices.record_client_log(terminal, data["level"], data["message"], data["cache_session_id"], logged_at,
+                                  client_address())
+    return jsonify(stored=True), 201

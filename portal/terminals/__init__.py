@@ -1,0 +1,4 @@
+"""File Maintenance › POS Terminals: the terminal registry (managers and administrators)."""
+from flask import Blueprint
+
+bp = Blueprint("terminals", __name__, url_prefix="/terminals")
