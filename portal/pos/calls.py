@@ -1,7 +1,7 @@
 """Reading the POS calls' small JSON bodies and device headers; refusals as JSON errors."""
 from datetime import UTC, datetime
 
-from flask import jsonify, request, session
+from flask import abort, jsonify, request, session
 
 from portal.extensions import db
 from portal.models import Employee, PosTerminal
@@ -21,7 +21,8 @@ def refusal_response(refusal: PosRefusal):
 
 def json_body(*required: str, optional: tuple[str, ...] = (), max_length: int = 1000) -> dict[str, str]:
     """The call's JSON object with these string fields, or a 400/413 JSON refusal."""
-    request.max_content_length = MAX_BODY_BYTES  # larger bodies end as 413 before they are read
+    if (request.content_length or 0) > MAX_BODY_BYTES or len(request.get_data(cache=True)) > MAX_BODY_BYTES:
+        abort(413)  # the app-wide MAX_CONTENT_LENGTH bounds what get_data reads without a length
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise PosRefusal("invalidrequest", "Send a JSON object.", 400)

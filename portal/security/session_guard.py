@@ -15,6 +15,7 @@ from portal.models import Employee, UserSession
 from portal.security import session_policy
 from portal.security.audit import record_event
 from portal.security.client import client_address, user_agent
+from portal.security.device_tokens import POS_BLUEPRINT
 from portal.security.signin import register_success
 from portal.security.urls import safe_next
 
@@ -116,6 +117,8 @@ def guard_request():
     """before_request: refuse a signed-in request whose server-side session is over; note activity."""
     if request.endpoint in (None, "static", "bootstrap.static") or not current_user.is_authenticated:
         return None
+    if request.blueprint == POS_BLUEPRINT:
+        return None  # the Web POS uses no back-office sign-in, so it neither ends nor extends one
     record = current_session_record()
     now = utcnow()
     if record is None or record.employee_id != current_user.id:
