@@ -47,7 +47,10 @@ def handle_http_error(error: HTTPException):
 
 
 def handle_csrf_error(error: CSRFError):
-    return _respond(400, "The form had expired or was sent from elsewhere. Please try again.")
+    message = "The form had expired or was sent from elsewhere. Please try again."
+    if wants_json():  # its own errorcode, so that a script can fetch a new token and retry
+        return jsonify(error=message, errorcode="csrffailed"), 400
+    return _respond(400, message)
 
 
 def handle_unexpected_error(error: Exception):

@@ -269,7 +269,7 @@ def test_bad_input_gets_a_json_error_never_a_crash(client, terminal, cashier, pa
 def test_a_call_without_the_csrf_token_is_refused(db, client, terminal, cashier):
     response = client.post("/pos/api/link", json={"username": "cashier", "password": PASSWORD,
                                                   "terminal_key": "SHOP1-TILL1"})
-    assert response.status_code == 400 and response.json["errorcode"] == "invalidrequest"
+    assert response.status_code == 400 and response.json["errorcode"] == "csrffailed"
     assert not db.session.get(PosTerminal, terminal.id).is_linked
 
 
