@@ -1,8 +1,9 @@
 """POS Terminals in the back office: the registry, who may use a terminal, unlinking."""
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import delete, exists, insert, update
+from sqlalchemy import delete, exists, func, insert, update
+from sqlalchemy.exc import IntegrityError
 
 from portal.clock import utcnow
 from portal.extensions import db
@@ -15,7 +16,11 @@ from portal.services.employees import MAX_PAGE
 KEY_PATTERN = r"^[A-Za-z0-9._-]{4,64}$"
 KEY_MESSAGE = "A Terminal Key Identifier has 4 to 64 letters, digits or . _ - (no spaces)."
 NAME_MAX_LENGTH = 120
-TERMINAL_FIELDS = ("name", "store", "key_identifier", "min_status_level")
+KEY_TAKEN = "Another terminal already has this Terminal Key Identifier."
+KEY_OF_LINKED = ("The linked device knows this terminal by its Terminal Key Identifier: untick "
+                 "Is linked to a physical device to change it, then link the device again with the new one.")
+# The id column is a 32-bit integer; a larger number in a URL names no terminal.
+MAX_TERMINAL_ID = 2**31 - 1
 
 
 class TerminalRuleError(ValueError):
@@ -43,6 +48,17 @@ def find_terminal(key_identifier: str | None) -> PosTerminal | None:
     return db.session.scalar(db.select(PosTerminal).where(PosTerminal.key_lookup == key))
 
 
+def get_terminal(terminal_id: int) -> PosTerminal | None:
+    return db.session.get(PosTerminal, terminal_id) if 0 < terminal_id <= MAX_TERMINAL_ID else None
+
+
+def link_counts() -> tuple[int, int]:
+    """(terminals linked to a physical device, all terminals)."""
+    linked, total = db.session.execute(db.select(
+        func.count(PosTerminal.id).filter(PosTerminal.is_linked.is_(True)), func.count(PosTerminal.id))).one()
+    return linked, total
+
+
 def search_terminals(query: str | None, page: int = 1, per_page: int = 50):
     """One page of terminals by name, matching name, store or key (case-insensitive)."""
     stmt = db.select(PosTerminal.id).order_by(PosTerminal.name_key, PosTerminal.id)
@@ -57,24 +73,36 @@ def search_terminals(query: str | None, page: int = 1, per_page: int = 50):
     return result
 
 
-def _check(data: TerminalData, except_id: int | None = None) -> None:
-    if not data.name.strip() or len(data.name.strip()) > NAME_MAX_LENGTH:
+def _checked(data: TerminalData, except_id: int | None = None) -> TerminalData:
+    """The data trimmed, or TerminalRuleError naming the first field the rules refuse."""
+    data = replace(data, name=data.name.strip(), store=data.store.strip(), key_identifier=data.key_identifier.strip())
+    if not data.name or len(data.name) > NAME_MAX_LENGTH:
         raise TerminalRuleError("name", f"Enter a name of 1 to {NAME_MAX_LENGTH} characters.")
-    if len(data.store.strip()) > NAME_MAX_LENGTH:
+    if len(data.store) > NAME_MAX_LENGTH:
         raise TerminalRuleError("store", f"A store has at most {NAME_MAX_LENGTH} characters.")
-    if not re.fullmatch(KEY_PATTERN, data.key_identifier.strip()):
+    if not re.fullmatch(KEY_PATTERN, data.key_identifier):
         raise TerminalRuleError("key_identifier", KEY_MESSAGE)
     existing = find_terminal(data.key_identifier)
     if existing is not None and existing.id != except_id:
-        raise TerminalRuleError("key_identifier", "Another terminal already has this Terminal Key Identifier.")
+        raise TerminalRuleError("key_identifier", KEY_TAKEN)
+    return data
+
+
+def _flush_unless_key_taken() -> None:
+    """A terminal saved meanwhile with the same key (the unique key_lookup) reads as taken."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise TerminalRuleError("key_identifier", KEY_TAKEN) from None
 
 
 def create_terminal(data: TerminalData, actor: Employee) -> PosTerminal:
-    _check(data)
+    data = _checked(data)
     terminal = PosTerminal(name=data.name, store=data.store, key_identifier=data.key_identifier,
                            min_status_level=data.min_status_level)
     db.session.add(terminal)
-    db.session.flush()
+    _flush_unless_key_taken()
     record_event("pos.terminal_created", actor=actor, details=_describe(terminal))
     db.session.commit()
     return terminal
@@ -82,14 +110,20 @@ def create_terminal(data: TerminalData, actor: Employee) -> PosTerminal:
 
 def update_terminal(terminal: PosTerminal, data: TerminalData, actor: Employee, keep_link: bool = True) -> dict:
     """Save an edit; unticking "Is linked to a physical device" (keep_link=False) unlinks.
-    Returns {field: {old, new}} of what changed (an unlink shows as is_linked)."""
-    _check(data, except_id=terminal.id)
-    diff = {k: {"old": getattr(terminal, k), "new": v} for k, v in vars(data).items()
-            if (v.strip() if isinstance(v, str) else v) != getattr(terminal, k)}
+    Returns {field: {old, new}} of what changed (an unlink shows as is_linked).
+
+    A linked terminal keeps its Terminal Key Identifier (the device finds it by that key) unless
+    the same save unlinks it: the seed's way to replace a device is to untick and enter a new code."""
+    data = _checked(data, except_id=terminal.id)
+    if terminal.is_linked and keep_link and search_key(data.key_identifier) != terminal.key_lookup:
+        raise TerminalRuleError("key_identifier", KEY_OF_LINKED)
+    diff = {k: {"old": getattr(terminal, k), "new": v} for k, v in vars(data).items() if v != getattr(terminal, k)}
+    old_key = terminal.key_identifier
     for field, change in diff.items():
         setattr(terminal, field, change["new"])
+    _flush_unless_key_taken()
     if diff:
-        record_event("pos.terminal_changed", actor=actor, details={"terminal": terminal.key_identifier, **diff})
+        record_event("pos.terminal_changed", actor=actor, details={"terminal": old_key, **diff})
     if terminal.is_linked and not keep_link:
         unlink(terminal, actor, commit=False)
         diff["is_linked"] = {"old": True, "new": False}
@@ -120,17 +154,23 @@ def may_use(terminal: PosTerminal, employee: Employee) -> bool:
         return True
     if terminal.min_status_level is not None and employee.has_status(terminal.min_status_level):
         return True
-    return db.session.scalar(db.select(exists().where(
-        terminal_employee.c.terminal_id == terminal.id, terminal_employee.c.employee_id == employee.id)))
+    return _is_named(terminal, employee)
+
+
+def _is_named(terminal: PosTerminal, employee: Employee) -> bool:
+    return bool(db.session.scalar(db.select(exists().where(
+        terminal_employee.c.terminal_id == terminal.id, terminal_employee.c.employee_id == employee.id))))
 
 
 def allow_employee(terminal: PosTerminal, employee: Employee, actor: Employee) -> bool:
-    """Name an employee on the terminal; False when already named."""
-    named = db.session.scalar(db.select(exists().where(
-        terminal_employee.c.terminal_id == terminal.id, terminal_employee.c.employee_id == employee.id)))
-    if named:
+    """Name an employee on the terminal; False when already named (also by a request at the same moment)."""
+    if _is_named(terminal, employee):
         return False
-    db.session.execute(insert(terminal_employee).values(terminal_id=terminal.id, employee_id=employee.id))
+    try:
+        db.session.execute(insert(terminal_employee).values(terminal_id=terminal.id, employee_id=employee.id))
+    except IntegrityError:
+        db.session.rollback()
+        return False
     record_event("pos.terminal_changed", actor=actor, subject=employee,
                  details={"terminal": terminal.key_identifier, "employee_allowed": employee.username})
     db.session.commit()

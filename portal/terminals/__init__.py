@@ -2,3 +2,5 @@
 from flask import Blueprint
 
 bp = Blueprint("terminals", __name__, url_prefix="/terminals")
+
+from portal.terminals import log_views, views  # noqa: E402,F401

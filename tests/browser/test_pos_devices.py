@@ -301,7 +301,8 @@ def test_an_expired_page_renews_its_csrf_token_and_the_sign_in_goes_through(new_
     """A till's page stays open for days; its cookie (and so its CSRF token) may not."""
     device = new_device()
     device.goto("/pos")
-    assert link(device).status == 200
+    with device.expect_response(lambda r: r.url.endswith("/pos/api/log")):  # "Device linked …"
+        assert link(device).status == 200
     device.context.clear_cookies()  # the session cookie, and the CSRF secret in it, are gone
     refused = []
     device.on("response", lambda r: refused.append(r.status) if r.url.endswith("/pos/api/login") else None)

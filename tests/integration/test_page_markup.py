@@ -5,6 +5,8 @@ from html.parser import HTMLParser
 import pytest
 
 from portal import settings
+from portal.models import PosTerminal
+from portal.services.pos_devices import record_client_log
 from tests.conftest import log_in, post_form
 
 
@@ -39,11 +41,16 @@ def assert_well_formed(html: str, url: str):
     assert not unlabelled, f"{url}: fields without a label {unlabelled}"
 
 
-def test_signed_in_pages(admin_client, admin, make_employee):
+def test_signed_in_pages(admin_client, admin, make_employee, db):
     other = make_employee(username="other")
+    terminal = PosTerminal(name="Till 1", key_identifier="TILL-0001", employees=[other, admin])
+    db.session.add(terminal)
+    db.session.commit()
+    record_client_log(terminal, "info", "started", "cache-session-0001", None, "127.0.0.1")
     for url in ("/", "/account/", "/employees/", "/employees/new", f"/employees/{other.id}",
                 f"/employees/{admin.id}", "/audit/", "/sysconfig/mfa", "/sysconfig/mfa-methods",
-                "/sysconfig/sms-gateway"):
+                "/sysconfig/sms-gateway", "/sysconfig/pos", "/terminals/", "/terminals/new",
+                f"/terminals/{terminal.id}", f"/terminals/{terminal.id}/log"):
         response = admin_client.get(url)
         assert response.status_code == 200, url
         assert_well_formed(response.get_data(as_text=True), url)

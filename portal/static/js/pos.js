@@ -59,19 +59,30 @@
   }
 
   // --- calls ---------------------------------------------------------------------------
-  /** A new CSRF token from a fresh copy of this page (the old one went with an expired cookie). */
+  var renewal = null;
+
+  /** A new CSRF token from a fresh copy of this page (the old one went with an expired cookie).
+   *  Calls refused at the same moment share one renewal: each fetch of the page would start a
+   *  new cookie session, and only the last one's token would match the cookie. */
   function renewCsrfToken() {
-    return fetch(urls.pageUrl, { credentials: "same-origin" }).then(function (response) { return response.text(); })
-      .then(function (html) {
-        var meta = new DOMParser().parseFromString(html, "text/html").querySelector('meta[name="csrf-token"]');
-        if (meta) { csrf = meta.content; }
-      });
+    if (!renewal) {
+      renewal = fetch(urls.pageUrl, { credentials: "same-origin" }).then(function (response) { return response.text(); })
+        .then(function (html) {
+          var meta = new DOMParser().parseFromString(html, "text/html").querySelector('meta[name="csrf-token"]');
+          if (meta) { csrf = meta.content; }
+        });
+      var done = function () { renewal = null; };
+      renewal.then(done, done);
+    }
+    return renewal;
   }
 
   /** POST a JSON body; resolves to {status, body}, or {status: 0} when the server cannot be reached.
-   *  A till's page stays open for days: when its CSRF token has expired, renew it and retry once. */
+   *  A till's page stays open for days: when its CSRF token has expired, renew it and retry once
+   *  (at once when another call renewed it meanwhile). */
   function post(url, body, retried) {
-    var headers = { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf };
+    var sentToken = csrf;
+    var headers = { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": sentToken };
     if (state.terminalKey) { headers["X-Pos-Terminal"] = state.terminalKey; }
     if (state.token) { headers["X-Pos-Device-Token"] = state.token; }
     return fetch(url, { method: "POST", credentials: "same-origin", headers: headers, body: JSON.stringify(body || {}) })
@@ -82,7 +93,8 @@
       }, function () { return { status: 0, body: {} }; })
       .then(function (result) {
         if (result.body.errorcode !== "csrffailed" || retried) { return result; }
-        return renewCsrfToken().then(function () { return post(url, body, true); }, function () { return result; });
+        var renewed = csrf !== sentToken ? Promise.resolve() : renewCsrfToken();
+        return renewed.then(function () { return post(url, body, true); }, function () { return result; });
       });
   }
 
