@@ -31,6 +31,14 @@ def _fernet_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
+def _cors_origins(text: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+    for origin in origins:
+        if origin in ("*", "null") or not origin.startswith(("https://", "http://")):
+            raise RuntimeError(f"API_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com")
+    return origins
+
+
 class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
@@ -69,6 +77,11 @@ class Config:
     ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
     ARGON2_MEMORY_COST = _env_int("ARGON2_MEMORY_COST", 64 * 1024)
     ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 4)
+
+    # Web origins allowed to call /api/ from a browser (CORS), comma-separated, e.g.
+    # "https://app.example.com". Empty: no cross-origin calls. Never "*" or "null".
+    API_CORS_ORIGINS = _cors_origins(os.environ.get("API_CORS_ORIGINS", ""))
+    API_MAX_BODY_BYTES = 64 * 1024
 
     # Number of reverse proxies in front of the portal whose X-Forwarded-* to trust.
     TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)

@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal.account import bp as account_bp
+    from portal.api import bp as api_bp
     from portal.audit import bp as audit_bp
     from portal.auth import bp as auth_bp
     from portal.employees import bp as employees_bp
@@ -74,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(sysconfig_bp)
     app.register_blueprint(terminals_bp)
     app.register_blueprint(pos_bp)
+    app.register_blueprint(api_bp)
 
 
 def register_request_hooks(app: Flask) -> None:

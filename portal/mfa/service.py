@@ -27,7 +27,7 @@ from portal.models.mfa import ACTIVE, PENDING
 from portal.security import lockout
 from portal.security.audit import record_event
 from portal.security.passwords import verify_password
-from portal.security.session_guard import end_all_sessions
+from portal.security.session_guard import end_all_access
 
 LOW_RECOVERY_CODES = 3
 # Providers that send their codes, by method name.
@@ -384,8 +384,7 @@ def reset(employee: Employee, actor: Employee, reason: str) -> str | None:
     recovery_codes.delete_all(employee.id)
     lockout.clear(employee, lockout.SECOND_STEP)
     code = enrolment_code.issue(employee, now) if mfa_settings.current().require_enrolment_code else None
-    employee.rotate_session_token()
-    end_all_sessions(employee, "MFA reset")
+    end_all_access(employee, "MFA reset")
     record_event("mfa.reset", actor=actor, subject=employee,
                  details={"reason": reason, "enrolment_code": "issued" if code else "not required"})
     db.session.commit()

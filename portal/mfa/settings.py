@@ -15,6 +15,8 @@ DEFAULTS = {
     "mfa.failed_limit": 5,
     "mfa.lock_minutes": 15,
     "mfa.require_enrolment_code": False,
+    # "Enable MFA for the mobile app" (seed 003): token logins (POST /api/token) need a code too.
+    "mfa.mobile_app": False,
     # Methods enabled at system level (seed 004): the authenticator app is always offered first.
     "mfa.methods.totp": True,
     "mfa.methods.email": False,

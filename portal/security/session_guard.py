@@ -13,6 +13,7 @@ from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee, UserSession
 from portal.security import session_policy
+from portal.security.api_tokens import revoke_all_tokens
 from portal.security.audit import record_event
 from portal.security.client import client_address, user_agent
 from portal.security.device_tokens import POS_BLUEPRINT
@@ -90,6 +91,16 @@ def end_all_sessions(employee: Employee, reason: str, keep: UserSession | None =
             record.end(reason, now)
             ended += 1
     return ended
+
+
+def end_all_access(employee: Employee, reason: str, keep: UserSession | None = None) -> None:
+    """What a password change, deactivation, lock or Reset MFA does: a new session token, every
+    session ended (except `keep`) and every API token revoked. The caller commits."""
+    employee.rotate_session_token()
+    end_all_sessions(employee, reason, keep=keep)
+    revoked = revoke_all_tokens(employee, reason, utcnow())
+    if revoked:
+        record_event("api.tokens_revoked", subject=employee, details={"reason": reason, "count": revoked})
 
 
 EXPIRED_MESSAGE = "Your session expired due to inactivity."

@@ -13,7 +13,7 @@ from portal.models.employee import search_key
 from portal.security import lockout
 from portal.security.audit import record_event
 from portal.security.passwords import hash_password, verify_password
-from portal.security.session_guard import end_all_sessions
+from portal.security.session_guard import end_all_access
 from portal.security.signin import register_failure
 
 # Page numbers beyond this read as this: still an empty page, but the row offset stays a
@@ -141,8 +141,7 @@ def update_employee(employee: Employee, changes: dict[str, Any], actor: Employee
     for key, value in diff.items():
         setattr(employee, key, value["new"])
     if "active" in diff and not employee.active:
-        employee.rotate_session_token()
-        end_all_sessions(employee, "employee deactivated")
+        end_all_access(employee, "employee deactivated")
     record_event("employee.changed", actor=actor, subject=employee, details=diff)
     db.session.commit()
     return diff
@@ -157,8 +156,7 @@ def check_current_password(employee: Employee, password: str) -> bool:
     register_failure(employee, now)
     record_event("signin.failed", actor=employee, subject=employee, details={"reason": "wrong current password"})
     if employee.is_locked(now):
-        employee.rotate_session_token()
-        end_all_sessions(employee, "account locked")
+        end_all_access(employee, "account locked")
     db.session.commit()
     return False
 
@@ -171,8 +169,7 @@ def set_password(employee: Employee, password: str, actor: Employee, keep_sessio
     """
     employee.password_hash = hash_password(password)
     employee.password_changed_at = utcnow()
-    employee.rotate_session_token()
-    end_all_sessions(employee, "password changed", keep=keep_session)
+    end_all_access(employee, "password changed", keep=keep_session)
     if actor.id == employee.id:
         record_event("password.changed", actor=actor, subject=employee)
     else:

@@ -6,7 +6,9 @@ from tests.conftest import csrf_token, log_in
 # The Web POS device calls need no back-office sign-in: a device token or the terminal's own
 # login guards them (tests/integration/test_pos_calls.py).
 POS_DEVICE_ENDPOINTS = {"pos.page", "pos.status", "pos.link", "pos.login", "pos.logout", "pos.log"}
-PUBLIC_ENDPOINTS = {"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup"} | POS_DEVICE_ENDPOINTS
+# The token endpoint takes a password (and a code) itself: tests/integration/test_api_token.py.
+PUBLIC_ENDPOINTS = ({"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup", "api.token"}
+                    | POS_DEVICE_ENDPOINTS)
 
 
 def _routes(app):
@@ -65,7 +67,8 @@ def test_every_route_is_either_public_signed_in_or_status_restricted(app):
     for endpoint, _method, _url in _routes(app):
         view = app.view_functions[endpoint]
         own_account = endpoint.startswith("account.")  # every employee's own profile
-        assert own_account or endpoint in signed_in_only or hasattr(view, "required_status"), (
+        api_caller = getattr(view, "api_auth", False)  # a bearer token or the signed-in browser
+        assert own_account or api_caller or endpoint in signed_in_only or hasattr(view, "required_status"), (
             f"{endpoint} declares no status level; use require_status() or list it here on purpose"
         )
 

@@ -1,0 +1,10 @@
+"""/api: the token endpoint for external systems and the JSON MFA operations (OpenAPI at /api/openapi.json).
+
+Bearer-token calls carry no cookie, so the blueprint is exempt from the global CSRF check;
+calls authenticated by the browser session check CSRF themselves (portal.api.auth).
+"""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+from portal.api import http, token_views  # noqa: E402,F401

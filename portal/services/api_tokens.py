@@ -1,0 +1,149 @@
+"""Tokens for external systems (seed 003): POST /api/token with a password and, when
+"Enable MFA for the mobile app" is on and the employee must use MFA, a one-time code.
+
+Refusals are `ApiRefusal`s with a stable errorcode; the API answers them as JSON.
+"""
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from portal import settings
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.mfa import service as mfa
+from portal.models import ApiToken, Employee
+from portal.security import lockout
+from portal.security.api_tokens import api_token_digest, new_api_token
+from portal.security.audit import record_event
+from portal.security.signin import authenticate, fingerprint
+
+SERVICES = "api.services"  # {name: enabled}; names are what clients send as `service`
+LIFETIME_DAYS = "api.token_days"  # how long a new token lives
+MOBILE_APP = "mobile_app"
+settings.register(SERVICES, {MOBILE_APP: True})
+settings.register(LIFETIME_DAYS, 30)
+MFA_FOR_APPS = "mfa.mobile_app"  # "Enable MFA for the mobile app" (declared with the MFA settings)
+
+MFA_REQUIRED = "Multi-factor authentication is required for this service"  # the seed's words
+LAST_USED_WRITE_INTERVAL = timedelta(minutes=1)
+
+
+class ApiRefusal(Exception):
+    def __init__(self, errorcode: str, message: str, status: int, **extra):
+        super().__init__(message)
+        self.errorcode = errorcode
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once; only its digest is stored
+    record: ApiToken
+
+
+def enabled_service(name: str | None) -> str | None:
+    """The service's name as configured, when it exists and is enabled (names ignore case)."""
+    wanted = (name or "").strip().lower()
+    return next((n for n, on in settings.get(SERVICES).items() if on and n.lower() == wanted), None)
+
+
+def _refuse(reason: str, refusal: ApiRefusal, employee: Employee | None = None, username: str = "",
+            service: str = "") -> ApiRefusal:
+    details = {"reason": reason, "service": service[:64]}
+    if employee is None and username:
+        details["username_fingerprint"] = fingerprint(username)
+    record_event("api.token_refused", actor=employee, subject=employee, details=details)
+    db.session.commit()
+    return refusal
+
+
+def issue_token(username: str, password: str, service_name: str, otp: str | None, address: str) -> IssuedToken:
+    service = enabled_service(service_name)
+    if service is None:
+        raise _refuse("service not available", ApiRefusal(
+            "servicenotavailable", "This service is not available.", 403), service=service_name or "")
+    employee = authenticate(username, password)  # counts failures and locks, audits signin.failed
+    if employee is None:
+        raise _refuse("wrong login", ApiRefusal("invalidlogin", "Wrong username or password.", 401),
+                      username=username, service=service)
+    if settings.get(MFA_FOR_APPS):
+        _second_factor(employee, otp, address, service)
+    token = new_api_token()
+    now = utcnow()
+    record = ApiToken(employee_id=employee.id, service=service, token_digest=api_token_digest(token),
+                      created_at=now, expires_at=now + timedelta(days=settings.get(LIFETIME_DAYS)),
+                      created_address=address)
+    db.session.add(record)
+    lockout.clear(employee, lockout.PASSWORD)
+    employee.last_login_at = now
+    db.session.flush()
+    record_event("api.token_issued", actor=employee, subject=employee,
+                 details={"service": service, "token_id": record.id,
+                          "expires_at": record.expires_at.isoformat(timespec="seconds")})
+    db.session.commit()
+    return IssuedToken(token, record)
+
+
+def _second_factor(employee: Employee, otp: str | None, address: str, service: str) -> None:
+    """An employee who must use MFA (enrolled, or required by Mode or policy) gives a code:
+    an authenticator app code or a recovery code, with the sign-in's replay and lockout rules."""
+    status = mfa.status(employee)
+    if not status.enabled or not (status.enrolled or status.mandatory):
+        return
+    if not (otp or "").strip():
+        raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403), employee, service=service)
+    if not status.enrolled:
+        raise _refuse("mfa signup required", ApiRefusal(
+            "mfarequired", MFA_REQUIRED, 403, hint="Sign up for MFA in the back office first."),
+            employee, service=service)
+    result = mfa.verify_typed_code(employee, otp, address, commit=False)
+    if result.locked_until:
+        raise _refuse("second step locked", ApiRefusal(
+            "accountlocked", "Too many wrong codes. Try again later.", 403,
+            retry_after=result.locked_until.isoformat(timespec="seconds") + "Z"), employee, service=service)
+    if not result.ok:
+        raise _refuse("wrong code", ApiRefusal("invalidotp", "That code is not valid.", 401), employee,
+                      service=service)
+
+
+def bearer_token(token: str | None) -> ApiToken | None:
+    """The live token with this value, its employee still active; notes its use once a minute."""
+    if not token or len(token) > 200:
+        return None
+    record = db.session.scalar(db.select(ApiToken).where(ApiToken.token_digest == api_token_digest(token)))
+    now = utcnow()
+    if record is None or not record.is_valid(now):
+        return None
+    employee = db.session.get(Employee, record.employee_id)
+    if employee is None or not employee.active:
+        return None
+    if record.last_used_at is None or now - record.last_used_at >= LAST_USED_WRITE_INTERVAL:
+        record.last_used_at = now
+        db.session.commit()
+    return record
+
+
+def live_tokens(employee: Employee) -> list[ApiToken]:
+    """The employee's tokens that still work, newest first."""
+    now = utcnow()
+    return list(db.session.scalars(
+        db.select(ApiToken).where(ApiToken.employee_id == employee.id, ApiToken.revoked_at.is_(None),
+                                  ApiToken.expires_at > now)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(employee: Employee, token_id: int, actor: Employee, reason: str) -> bool:
+    """Revoke one of the employee's tokens; False when there is no such live token."""
+    now = utcnow()
+    revoked = db.session.execute(
+        update(ApiToken).where(ApiToken.id == token_id, ApiToken.employee_id == employee.id,
+                               ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason[:64])).rowcount == 1
+    if revoked:
+        record_event("api.token_revoked", actor=actor, subject=employee, details={"token_id": token_id,
+                                                                                  "reason": reason})
+    db.session.commit()
+    return revoked
