@@ -5,14 +5,14 @@ from portal.api import bp
 from portal.api.http import form_values
 from portal.extensions import csrf, limiter
 from portal.security.client import client_address
+from portal.security.rate_limits import password_failures
 from portal.services import api_tokens
 
 
 @bp.post("/token")
 @csrf.exempt  # credentials in the body, no cookie: nothing a cross-site form could borrow
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], scope="login")
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_FAILURES"], scope="login-failures",
-               deduct_when=lambda response: response.status_code in (401, 403))
+@password_failures
 def token():
     data = form_values("username", "password", "service", optional=("otp",))
     issued = api_tokens.issue_token(data["username"], data["password"], data["service"], data.get("otp"),

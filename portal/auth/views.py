@@ -7,6 +7,7 @@ from portal.extensions import limiter
 from portal.mfa import service as mfa
 from portal.models import StatusLevel
 from portal.security.pending import begin_pending
+from portal.security.rate_limits import password_failures
 from portal.security.session_guard import ENDED_MESSAGE, EXPIRED_MESSAGE, begin_session, end_current_session
 from portal.security.urls import safe_next
 from portal.services.employees import EmployeeData, EmployeeRuleError
@@ -16,15 +17,9 @@ from portal.services.setup import create_first_administrator, setup_token_valid
 SIGNED_OUT_NOTICES = {"inactivity": EXPIRED_MESSAGE, "ended": ENDED_MESSAGE}
 
 
-def _failed_signin(response) -> bool:
-    """A failed sign-in re-renders the form (200); a success redirects."""
-    return response.status_code == 200
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"], scope="login")
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_FAILURES"], methods=["POST"],
-               deduct_when=_failed_signin, scope="login-failures")
+@password_failures
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("auth.home"))

@@ -44,6 +44,8 @@ class PosTerminal(db.Model):
     linked_at: Mapped[datetime | None]
     linked_by_id: Mapped[int | None] = mapped_column(ForeignKey("employee.id", ondelete="SET NULL"))
     last_seen_at: Mapped[datetime | None]
+    # Last use through the old /pos?terminal= address (device security off), at most a minute old.
+    legacy_seen_at: Mapped[datetime | None]
     # The last time two cache session IDs were active within one hour: {"at", "ids"}.
     cache_warning: Mapped[dict | None] = mapped_column(JSON)
 

@@ -7,6 +7,7 @@ from portal.extensions import db
 from portal.models import Employee, PosTerminal
 from portal.security.device_tokens import DEVICE_TOKEN_HEADER, TERMINAL_HEADER
 from portal.services.pos_devices import PosRefusal, legacy_terminal, linked_terminal
+from portal.services.terminals import may_use
 
 MAX_BODY_BYTES = 4 * 1024  # "a few KB": a POS call is a handful of short fields
 POS_SIGNIN_KEY = "pos"
@@ -61,14 +62,26 @@ def employee_view(employee: Employee) -> dict:
     return {"username": employee.username, "full_name": employee.full_name}
 
 
+def link_mark(terminal: PosTerminal) -> str:
+    """Which link a POS sign-in belongs to: a relinked or unlinked terminal ends it."""
+    return (terminal.device_token_hash or "legacy")[:16]
+
+
+def remember_sign_in(terminal: PosTerminal, employee: Employee) -> None:
+    session[POS_SIGNIN_KEY] = {"terminal": terminal.id, "employee": employee.id, "token": employee.session_token,
+                               "link": link_mark(terminal)}
+
+
 def signed_in_employee(terminal: PosTerminal) -> Employee | None:
-    """The employee signed in at this terminal in this browser, while their session token holds
+    """The employee signed in at this terminal in this browser, while it holds: the same link,
+    the employee still active and allowed on the terminal, and their session token unchanged
     (a password change or Reset MFA ends it, as it ends their back-office sessions)."""
     state = session.get(POS_SIGNIN_KEY)
     if not state or state.get("terminal") != terminal.id:
         return None
     employee = db.session.get(Employee, state.get("employee"))
-    if employee is None or not employee.active or employee.session_token != state.get("token"):
+    if (employee is None or employee.session_token != state.get("token") or state.get("link") != link_mark(terminal)
+            or not may_use(terminal, employee)):
         session.pop(POS_SIGNIN_KEY, None)
         return None
     return employee

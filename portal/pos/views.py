@@ -3,7 +3,7 @@ import re
 
 from flask import jsonify, render_template, request, session
 
-from portal.extensions import db, limiter
+from portal.extensions import limiter
 from portal.models.terminal import LOG_LEVELS
 from portal.pos import bp
 from portal.pos.calls import (
@@ -13,11 +13,13 @@ from portal.pos.calls import (
     employee_view,
     json_body,
     refusal_response,
+    remember_sign_in,
     signed_in_employee,
     terminal_view,
 )
-from portal.security.audit import record_event
 from portal.security.client import client_address
+from portal.security.device_tokens import TERMINAL_HEADER
+from portal.security.rate_limits import password_failures
 from portal.services import pos_devices
 from portal.services.pos_devices import PosRefusal
 
@@ -30,13 +32,11 @@ def refused(refusal: PosRefusal):
 
 
 @bp.get("")
+@limiter.limit("60 per minute")
 def page():
     """The Web POS page. `?terminal=` is the legacy way, honoured only with device security off."""
     asked = request.args.get("terminal", "").strip()
     legacy = pos_devices.legacy_terminal(asked) if asked else None
-    if legacy is not None:
-        record_event("pos.legacy_url_used", details={"terminal": legacy.key_identifier})
-        db.session.commit()
     return render_template("pos/device.html", legacy_terminal=legacy,
                            ignored_terminal=bool(asked) and legacy is None and pos_devices.device_security_on(),
                            unknown_terminal=bool(asked) and legacy is None and not pos_devices.device_security_on())
@@ -58,6 +58,7 @@ def status():
 
 @bp.post("/api/link")
 @limiter.limit("10 per minute")
+@password_failures
 def link():
     data = json_body("username", "password", "terminal_key", optional=("otp",), max_length=128)
     result = pos_devices.link_device(data["username"], data["password"], data["terminal_key"], data.get("otp"),
@@ -68,11 +69,12 @@ def link():
 
 @bp.post("/api/login")
 @limiter.limit("30 per minute")
+@password_failures
 def login():
     data = json_body("username", "password", max_length=128)
     terminal = device_terminal()
     employee = pos_devices.sign_in_at_terminal(terminal, data["username"], data["password"])
-    session[POS_SIGNIN_KEY] = {"terminal": terminal.id, "employee": employee.id, "token": employee.session_token}
+    remember_sign_in(terminal, employee)
     return jsonify(terminal=terminal_view(terminal), employee=employee_view(employee))
 
 
@@ -83,8 +85,13 @@ def logout():
     return jsonify(signed_out=True)
 
 
+def _terminal_named() -> str:
+    return "terminal:" + request.headers.get(TERMINAL_HEADER, "").strip().lower()[:64]
+
+
 @bp.post("/api/log")
 @limiter.limit("120 per minute")
+@limiter.limit("240 per minute", key_func=_terminal_named)  # per terminal too, whatever the address
 def log():
     """One client log record from the terminal's device, with its cache session ID."""
     data = json_body("level", "message", "cache_session_id", optional=("logged_at",))

@@ -26,6 +26,7 @@ settings.register(DEVICE_SECURITY, True)
 
 SEEN_WRITE_INTERVAL = timedelta(minutes=1)
 CACHE_WARNING_WINDOW = timedelta(hours=1)
+LEGACY_AUDIT_INTERVAL = timedelta(hours=1)
 
 
 def device_security_on() -> bool:
@@ -60,33 +61,32 @@ class Link:
     device_token: str  # shown to the device once; only its digest is stored
 
 
-def _refuse_link(reason: str, refusal: PosRefusal, employee: Employee | None, key: str) -> PosRefusal:
-    record_event("pos.link_failed", actor=employee, subject=employee,
-                 details={"reason": reason, "terminal_fingerprint": fingerprint(key)}
-                 if employee is None else {"reason": reason, "terminal": key})
+def _refuse_link(reason: str, refusal: PosRefusal, employee: Employee | None, key: str,
+                 terminal: PosTerminal | None = None) -> PosRefusal:
+    """Audit a refused link. A typed key that names no terminal is kept as a keyed fingerprint
+    only: people type other things (a password) into the wrong field."""
+    where = {"terminal": terminal.key_identifier} if terminal else {"terminal_fingerprint": fingerprint(key)}
+    record_event("pos.link_failed", actor=employee, subject=employee, details={"reason": reason, **where})
     db.session.commit()
     return refusal
 
 
 def link_device(username: str, password: str, terminal_key: str, otp: str | None, address: str) -> Link:
-    """Link this device to the terminal: password, the terminal's rules, then the second factor.
+    """Link this device to the terminal: the password, the second factor, then the terminal's rules.
 
-    The terminal is marked linked by one conditional UPDATE (`is_linked` still false), so of
-    several devices linking at once exactly one wins; the others read "already linked".
+    Nothing about terminals is said before both factors pass. The spent code is committed
+    before the terminal is marked linked by one conditional UPDATE (`is_linked` still false),
+    so of several devices linking at once exactly one wins and no code is accepted twice.
     """
     employee = authenticate(username, password)
     if employee is None:
         raise _refuse_link("wrong login", wrong_login(), None, terminal_key)
-    terminal = find_terminal(terminal_key)
-    if terminal is None:
-        raise _refuse_link("unknown terminal", PosRefusal(
-            "unknownterminal", "No terminal has this Terminal Key Identifier.", 404, "terminal_key"),
-            employee, terminal_key)
-    if not may_use(terminal, employee):
-        raise _refuse_link("not allowed", not_allowed(), employee, terminal.key_identifier)
-    if terminal.is_linked:
-        raise _refuse_link("already linked", already_linked(), employee, terminal.key_identifier)
-    _second_factor(employee, otp, address, terminal)
+    verification = _second_factor(employee, otp, address, terminal_key)
+    lockout.clear(employee, lockout.PASSWORD)
+    db.session.commit()
+    if verification is not None:
+        mfa.notify_after_sign_in(employee, verification)
+    terminal = _linkable_terminal(employee, terminal_key)
 
     token = new_device_token()
     now = utcnow()
@@ -97,8 +97,7 @@ def link_device(username: str, password: str, terminal_key: str, otp: str | None
     ).rowcount == 1
     if not won:
         db.session.rollback()
-        raise _refuse_link("already linked", already_linked(), employee, terminal.key_identifier)
-    lockout.clear(employee, lockout.PASSWORD)
+        raise _refuse_link("already linked", already_linked(), employee, terminal_key, terminal)
     record_event("pos.terminal_linked", actor=employee, subject=employee,
                  details={"terminal": terminal.key_identifier, "name": terminal.name})
     db.session.commit()
@@ -106,16 +105,30 @@ def link_device(username: str, password: str, terminal_key: str, otp: str | None
     return Link(terminal, token)
 
 
-def _second_factor(employee: Employee, otp: str | None, address: str, terminal: PosTerminal) -> None:
+def _linkable_terminal(employee: Employee, terminal_key: str) -> PosTerminal:
+    terminal = find_terminal(terminal_key)
+    if terminal is None:
+        raise _refuse_link("unknown terminal", PosRefusal(
+            "unknownterminal", "No terminal has this Terminal Key Identifier.", 404, "terminal_key"),
+            employee, terminal_key)
+    if not may_use(terminal, employee):
+        raise _refuse_link("not allowed", not_allowed(), employee, terminal_key, terminal)
+    if terminal.is_linked:
+        raise _refuse_link("already linked", already_linked(), employee, terminal_key, terminal)
+    return terminal
+
+
+def _second_factor(employee: Employee, otp: str | None, address: str, terminal_key: str):
     """Linking creates a device credential: an enrolled employee, or anyone in Mandatory mode,
-    proves the second factor too (same replay and lockout rules as the back-office sign-in)."""
+    proves the second factor too (same replay and lockout rules as the back-office sign-in).
+    Returns the verification (None when no code was needed); the caller commits."""
     status = mfa.status(employee)
     if not status.enabled or not (status.enrolled or status.mandatory):
-        return
+        return None
     if not status.enrolled:
         raise _refuse_link("mfa signup required", PosRefusal(
             "mfasignuprequired", "Sign up for MFA in the back office first, then link this terminal.", 403,
-            "username"), employee, terminal.key_identifier)
+            "username"), employee, terminal_key)
     if not (otp or "").strip():
         raise PosRefusal("mfarequired", "Enter the one-time password from your authenticator app "
                          "(or a recovery code).", 401, "otp")
@@ -123,8 +136,8 @@ def _second_factor(employee: Employee, otp: str | None, address: str, terminal: 
     if not result.ok:
         message = (f"Too many wrong codes. Try again after {result.locked_until:%H:%M} UTC."
                    if result.locked_until else "That code is not valid. Enter the current code.")
-        raise _refuse_link("wrong code", PosRefusal("invalidotp", message, 401, "otp"),
-                           employee, terminal.key_identifier)
+        raise _refuse_link("wrong code", PosRefusal("invalidotp", message, 401, "otp"), employee, terminal_key)
+    return result
 
 
 def linked_terminal(terminal_key: str | None, device_token: str | None) -> PosTerminal | None:
@@ -137,10 +150,28 @@ def linked_terminal(terminal_key: str | None, device_token: str | None) -> PosTe
 
 
 def legacy_terminal(terminal_key: str | None) -> PosTerminal | None:
-    """With device security off only: the terminal named by the old URL parameter."""
+    """With device security off only: the terminal named by the old URL parameter, unless a
+    device is linked to it (then only that device acts as it: migration goes terminal by terminal)."""
     if device_security_on():
         return None
-    return find_terminal(terminal_key)
+    terminal = find_terminal(terminal_key)
+    if terminal is None or terminal.is_linked:
+        return None
+    _note_legacy_use(terminal)
+    return terminal
+
+
+def _note_legacy_use(terminal: PosTerminal) -> None:
+    """Audited once an hour per terminal, noted on the terminal at most once a minute: enough to
+    see which tills still use the old address, without a write per call."""
+    now = utcnow()
+    last = terminal.legacy_seen_at
+    if last is not None and now - last < SEEN_WRITE_INTERVAL:
+        return
+    if last is None or now - last >= LEGACY_AUDIT_INTERVAL:
+        record_event("pos.legacy_url_used", details={"terminal": terminal.key_identifier})
+    terminal.legacy_seen_at = now
+    db.session.commit()
 
 
 def note_seen(terminal: PosTerminal) -> None:
@@ -186,9 +217,10 @@ def record_client_log(terminal: PosTerminal, level: str, message: str, cache_ses
 
 
 def _warn_cache_sessions(terminal: PosTerminal, ids: list[str], now: datetime) -> None:
-    """Written once per pair and hour, not on every record while both are active."""
+    """Written at most once an hour per terminal, whatever the IDs: a device sending a new ID
+    with every record must not write an audit row each time."""
     current = terminal.cache_warning or {}
-    if current.get("ids") == ids and now - datetime.fromisoformat(current["at"]) < CACHE_WARNING_WINDOW:
+    if current.get("at") and now - datetime.fromisoformat(current["at"]) < CACHE_WARNING_WINDOW:
         return
     terminal.cache_warning = {"at": now.isoformat(timespec="seconds"), "ids": ids}
     record_event("pos.cache_sessions_overlap", details={"terminal": terminal.key_identifier, "ids": ids})

@@ -117,6 +117,8 @@ def update_terminal(terminal: PosTerminal, data: TerminalData, actor: Employee, 
     data = _checked(data, except_id=terminal.id)
     if terminal.is_linked and keep_link and search_key(data.key_identifier) != terminal.key_lookup:
         raise TerminalRuleError("key_identifier", KEY_OF_LINKED)
+    # Unlinked first, so that its audit row names the terminal as the device knew it.
+    unlinked = terminal.is_linked and not keep_link and unlink(terminal, actor, commit=False)
     diff = {k: {"old": getattr(terminal, k), "new": v} for k, v in vars(data).items() if v != getattr(terminal, k)}
     old_key = terminal.key_identifier
     for field, change in diff.items():
@@ -124,8 +126,7 @@ def update_terminal(terminal: PosTerminal, data: TerminalData, actor: Employee, 
     _flush_unless_key_taken()
     if diff:
         record_event("pos.terminal_changed", actor=actor, details={"terminal": old_key, **diff})
-    if terminal.is_linked and not keep_link:
-        unlink(terminal, actor, commit=False)
+    if unlinked:
         diff["is_linked"] = {"old": True, "new": False}
     db.session.commit()
     return diff
@@ -133,13 +134,15 @@ def update_terminal(terminal: PosTerminal, data: TerminalData, actor: Employee, 
 
 def unlink(terminal: PosTerminal, actor: Employee, commit: bool = True) -> bool:
     """Forget the linked device: its token stops working on its next call. False if not linked."""
+    link = {"linked_at": terminal.linked_at.isoformat(timespec="seconds") if terminal.linked_at else None,
+            "linked_by": terminal.linked_by.username if terminal.linked_by else None}
     result = db.session.execute(
         update(PosTerminal).where(PosTerminal.id == terminal.id, PosTerminal.is_linked.is_(True))
         .values(is_linked=False, device_token_hash=None, updated_at=utcnow())
     )
     unlinked = result.rowcount == 1
     if unlinked:
-        record_event("pos.terminal_unlinked", actor=actor, details=_describe(terminal))
+        record_event("pos.terminal_unlinked", actor=actor, details=_describe(terminal) | link)
     if commit:
         db.session.commit()
     db.session.refresh(terminal)

@@ -223,7 +223,15 @@ def test_terminal_in_the_address_only_without_device_security(new_device, till):
     expect(device.get_by_role("heading", name="Signed in at Till 1 as Carl Cashier")).to_be_visible()
 
     device.goto("/pos?terminal=NO-SUCH-TILL")
-    expect(device.get_by_text("No terminal has the Terminal Key Identifier given in the address")).to_be_visible()
+    expect(device.get_by_text("The address does not choose a terminal this device can use")).to_be_visible()
+    expect(link_popup(device)).to_be_visible()
+
+    # once a device is linked to a terminal, the address no longer chooses it, for anyone
+    linked = new_device()
+    linked.goto("/pos")
+    assert link(linked).status == 200
+    device.goto("/pos?terminal=TILL-0001")
+    expect(device.get_by_text("The address does not choose a terminal this device can use")).to_be_visible()
     expect(link_popup(device)).to_be_visible()
 
     settings.save({"pos.device_security": True})

@@ -191,6 +191,12 @@ class TestSecondFactorAtLinking:
         replayed = link(client, otp=code)  # the same code again: refused like a wrong one
         assert replayed.status_code == 401 and replayed.json["errorcode"] == "invalidotp"
 
+    def test_nothing_about_terminals_is_said_before_the_second_factor(self, db, client, terminal, enrolled):
+        make_terminal(db, "Office", "OFFICE-1", min_status_level=9)
+        for key in ("NO-SUCH-KEY", "OFFICE-1", "SHOP1-TILL1"):
+            response = link(client, key=key)
+            assert response.status_code == 401 and response.json["errorcode"] == "mfarequired", key
+
     def test_a_recovery_code_works_once(self, db, client, terminal, enrolled):
         _secret, codes = enrolled
         assert link(client, otp=codes[0]).status_code == 200
@@ -211,6 +217,30 @@ class TestLegacyUrl:
         assert login.status_code == 200
         record = {"level": "info", "message": "legacy", "cache_session_id": CACHE_ID}
         assert call(client, "log", record, device=("SHOP1-TILL1", None)).status_code == 201
+
+    def test_legacy_use_is_audited_once_an_hour_per_terminal_not_per_call(self, db, client, terminal, cashier,
+                                                                           frozen_clock):
+        from datetime import timedelta
+
+        settings.save({"pos.device_security": False})
+        record = {"level": "info", "message": "legacy", "cache_session_id": CACHE_ID}
+        for _ in range(5):
+            client.get("/pos?terminal=SHOP1-TILL1")
+            call(client, "log", record, device=("SHOP1-TILL1", None))
+            frozen_clock.advance(timedelta(minutes=5))
+        assert len(events(db, "pos.legacy_url_used")) == 1
+        frozen_clock.advance(timedelta(hours=1))
+        call(client, "status", device=("SHOP1-TILL1", None))
+        assert len(events(db, "pos.legacy_url_used")) == 2
+        assert db.session.get(PosTerminal, terminal.id).legacy_seen_at == frozen_clock.utcnow()
+
+    def test_a_linked_terminal_is_not_chosen_by_the_url(self, app, db, client, terminal, cashier):
+        settings.save({"pos.device_security": False})
+        link(app.test_client())
+        page = client.get("/pos?terminal=SHOP1-TILL1").get_data(as_text=True)
+        assert 'data-legacy-terminal=""' in page and "already linked to a physical device" in page
+        login = call(client, "login", {"username": "cashier", "password": PASSWORD}, device=("SHOP1-TILL1", None))
+        assert login.status_code == 403 and login.json["errorcode"] == "devicenotlinked"
 
     def test_with_device_security_on_the_url_is_ignored(self, db, client, terminal, cashier):
         page = client.get("/pos?terminal=SHOP1-TILL1").get_data(as_text=True)
@@ -241,6 +271,10 @@ class TestClientLog:
         call(client, "log", {"level": "info", "message": "y", "cache_session_id": second}, device=device)
         db.session.expire_all()
         assert db.session.get(PosTerminal, terminal.id).cache_warning["ids"] == sorted([CACHE_ID, second])
+        assert len(events(db, "pos.cache_sessions_overlap")) == 1
+        for n in range(10):  # a new ID with every record: still one audit row an hour
+            fresh = f"9b1d2c3e-0000-4000-8000-00000000010{n}"
+            call(client, "log", {"level": "info", "message": "z", "cache_session_id": fresh}, device=device)
         assert len(events(db, "pos.cache_sessions_overlap")) == 1
 
 
@@ -320,3 +354,26 @@ def test_pos_use_in_a_signed_in_browser_neither_extends_nor_ends_the_back_office
         assert call(client, "status", device=("SHOP1-TILL1", token)).json["linked"] is True
     response = client.get("/account/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_a_pos_sign_in_ends_when_the_employee_is_no_longer_allowed_or_the_terminal_is_relinked(
+        app, db, client, terminal, cashier, admin):
+    from portal.services.terminals import unlink
+
+    token = link(client).json["device_token"]
+    device = ("SHOP1-TILL1", token)
+    assert call(client, "login", {"username": "cashier", "password": PASSWORD}, device=device).status_code == 200
+    stored = db.session.get(PosTerminal, terminal.id)
+    stored.min_status_level = 5  # the cashier is no longer allowed here
+    db.session.commit()
+    assert call(client, "status", device=device).json["employee"] is None
+
+    stored.min_status_level = 1
+    db.session.commit()
+    assert call(client, "login", {"username": "cashier", "password": PASSWORD}, device=device).status_code == 200
+    unlink(db.session.get(PosTerminal, terminal.id), admin)
+    new_token = link(app.test_client()).json["device_token"]  # a replacement device
+    # the old browser's cookie, even with the new device's token, is not signed in there
+    assert call(client, "status", device=("SHOP1-TILL1", new_token)).json == {
+        "linked": True, "terminal": {"key": "SHOP1-TILL1", "name": "Till 1", "store": "Main street"},
+        "employee": None}

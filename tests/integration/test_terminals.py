@@ -344,6 +344,9 @@ def test_a_linked_terminal_keeps_its_key_unless_the_same_save_unlinks_it(manager
     db.session.refresh(terminal)
     assert (terminal.key_identifier, terminal.is_linked) == ("SHOP1-TILL9", False)
     assert pos_devices.linked_terminal("SHOP1-TILL1", device.device_token) is None
+    # the unlink is audited under the key the device knew, with whose link it ended
+    [unlinked] = events(db, "pos.terminal_unlinked")
+    assert unlinked.details["terminal"] == "shop1-till1" and unlinked.details["linked_by"] == "cashier"
 
 
 # --- employees named on a terminal -------------------------------------------------------------
