@@ -18,6 +18,7 @@ from portal.mfa import service as mfa
 from portal.models import MfaCredential
 from portal.security.client import client_address
 from portal.security.session_guard import current_session_record
+from portal.services.api_tokens import live_tokens
 from portal.services.sessions import session_views
 
 FRESH_PROOF_LIFETIME = timedelta(minutes=5)
@@ -39,7 +40,7 @@ def render_profile(status=200, **panels):
         fresh=has_fresh_proof(), proof_form=panels.pop("proof_form", None) or ConfirmIdentityForm(formdata=None),
         low_codes=mfa.LOW_RECOVERY_CODES, code_required=mfa.enrolment_code_required(current_user),
         signup_form=panels.pop("signup_form", None) or signup_form_for(current_user, formdata=None),
-        sessions=session_views(current_user, current_session_record()),
+        sessions=session_views(current_user, current_session_record()), tokens=live_tokens(current_user),
         dialog_urls={"activate": url_for("account.mfa_activate"), "close": url_for("account.profile"),
                      "finish": url_for("account.mfa_finish")},
         **panels,

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("employees", __name__, url_prefix="/employees")
 
-from portal.employees import mfa_views, session_views, views  # noqa: E402,F401
+from portal.employees import mfa_views, session_views, token_views, views  # noqa: E402,F401

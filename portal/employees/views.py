@@ -8,6 +8,7 @@ from portal.extensions import db
 from portal.mfa import service as mfa
 from portal.models import Employee
 from portal.security.permissions import require_administrator
+from portal.services.api_tokens import live_tokens
 from portal.services.employees import (
     EmployeeData,
     EmployeeRuleError,
@@ -37,6 +38,7 @@ def render_edit_page(employee: Employee, form=None, password_form=None, reset_fo
         password_form=password_form or SetPasswordForm(employee, formdata=None),
         reset_form=reset_form or ResetMfaForm(formdata=None),
         mfa=mfa.employee_mfa_summary(employee), now=utcnow(), sessions=session_views(employee),
+        tokens=live_tokens(employee),
     ), status
 
 

@@ -110,13 +110,14 @@ def _second_factor(employee: Employee, otp: str | None, address: str, service: s
 
 
 def bearer_token(token: str | None) -> ApiToken | None:
-    """The live token with this value, its employee still active; notes its use once a minute."""
+    """The live token with this value, its service enabled and its employee active; notes its use
+    at most once a minute."""
     if not token or len(token) > 200:
         return None
     record = db.session.scalar(db.select(ApiToken).where(ApiToken.token_digest == api_token_digest(token)))
     now = utcnow()
-    if record is None or not record.is_valid(now):
-        return None
+    if record is None or not record.is_valid(now) or enabled_service(record.service) is None:
+        return None  # a disabled service's tokens stop working until it is enabled again
     employee = db.session.get(Employee, record.employee_id)
     if employee is None or not employee.active:
         return None

@@ -50,6 +50,12 @@ class MfaSettingsForm(FlaskForm):
         "After Reset MFA, require an enrolment code",
         description="Recommended. The reset gives a single-use code for 24 hours (emailed, or shown once to the "
                     "administrator) that Signup asks for, so a stolen password alone cannot enrol a new authenticator.")
+    mobile_app = BooleanField(
+        "Enable MFA for the mobile app",
+        description="Token logins from the mobile app and other external services (POST /api/token) then need a "
+                    "one-time password from employees who must use MFA (enrolled, or required by Mode or an Access "
+                    "policy); without one they get “Multi-factor authentication is required for this "
+                    "service”.")
     timeout_minutes = IntegerField(
         "Inactivity timeout (minutes)", validators=[InputRequired(), NumberRange(1, 24 * 60)],
         description="NIST SP 800-63B (AAL2) and OWASP ASVS level 2 ask for 30 to 60 minutes at most; "
@@ -77,6 +83,7 @@ class MfaSettingsForm(FlaskForm):
         "failed_limit": ("mfa.failed_limit", int, int),
         "lock_minutes": ("mfa.lock_minutes", int, int),
         "require_enrolment_code": ("mfa.require_enrolment_code", bool, bool),
+        "mobile_app": ("mfa.mobile_app", bool, bool),
         "timeout_minutes": ("session.timeout_minutes", int, int),
         "warning_minutes": ("session.warning_minutes", int, int),
         "timeout_applies": ("session.timeout_applies", str, str),

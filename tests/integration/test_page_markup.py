@@ -6,6 +6,7 @@ import pytest
 
 from portal import settings
 from portal.models import PosTerminal
+from portal.services.api_tokens import issue_token
 from portal.services.pos_devices import record_client_log
 from tests.conftest import log_in, post_form
 
@@ -47,10 +48,13 @@ def test_signed_in_pages(admin_client, admin, make_employee, db):
     db.session.add(terminal)
     db.session.commit()
     record_client_log(terminal, "info", "started", "cache-session-0001", None, "127.0.0.1")
+    settings.save({"api.services": {"mobile_app": True, "kiosk": False}})
+    for username in ("admin", "admin", "other"):  # two tokens: the Revoke all button shows too
+        issue_token(username, "correct horse battery", "mobile_app", None, "127.0.0.1")
     for url in ("/", "/account/", "/employees/", "/employees/new", f"/employees/{other.id}",
                 f"/employees/{admin.id}", "/audit/", "/sysconfig/mfa", "/sysconfig/mfa-methods",
-                "/sysconfig/sms-gateway", "/sysconfig/pos", "/terminals/", "/terminals/new",
-                f"/terminals/{terminal.id}", f"/terminals/{terminal.id}/log"):
+                "/sysconfig/sms-gateway", "/sysconfig/pos", "/sysconfig/external-services", "/terminals/",
+                "/terminals/new", f"/terminals/{terminal.id}", f"/terminals/{terminal.id}/log"):
         response = admin_client.get(url)
         assert response.status_code == 200, url
         assert_well_formed(response.get_data(as_text=True), url)
