@@ -73,7 +73,8 @@ def test_enable_mfa_for_the_mobile_app_is_explained_saved_and_audited(manager_cl
 
 def test_the_page_lists_the_mobile_app_and_explains_disabling(manager_client):
     home = manager_client.get("/").get_data(as_text=True)
-    assert home.index("Sys Config › POS") < home.index(f'href="{SERVICES_URL}"')
+    assert home.index("Sys Config › Access policies") < home.index(f'href="{SERVICES_URL}"')
+    assert "Sys Config › POS" not in home  # administrators only
     page = manager_client.get(SERVICES_URL)
     assert page.status_code == 200 and is_ticked(page, "enabled-0")
     words = text(page)
