@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_lists.py
 	$(BIN)/python bench/bench_signin.py
 	$(BIN)/python bench/bench_session.py
+	$(BIN)/python bench/bench_pos.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

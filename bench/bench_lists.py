@@ -11,44 +11,31 @@ is printed next to each case.
     .venv/bin/python bench/bench_lists.py --explain    # query plans of every case, not only the slow ones
 """
 import argparse
-import os
 import random
 import re
 import secrets
-import statistics
-import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-# config.py keeps a development key under the instance folder at import; keep it out of the repository.
-os.environ.setdefault("PORTAL_INSTANCE_DIR", tempfile.mkdtemp(prefix="portal-bench-"))
+import sqlalchemy as sa
+from _common import PASSWORD, ROOT, bench_config, explain, median_p95, reuse_or_build, sign_in, timed
+from faker.providers.person.en_US import Provider as Names
 
-import sqlalchemy as sa  # noqa: E402
-from faker.providers.person.en_US import Provider as Names  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-
-from config import Config  # noqa: E402
-from portal import create_app  # noqa: E402
-from portal.extensions import db  # noqa: E402
-from portal.models import AuditEvent, Employee  # noqa: E402
-from portal.models.employee import employee_search_text  # noqa: E402
-from portal.security.passwords import hash_password  # noqa: E402
-from portal.services.audit_log import AuditFilter  # noqa: E402
+from portal import create_app
+from portal.extensions import db
+from portal.models import AuditEvent, Employee
+from portal.models.employee import employee_search_text
+from portal.security.passwords import hash_password
+from portal.services.audit_log import AuditFilter
 
 EMPLOYEES = 100_000
 AUDIT_ROWS = 1_000_000
 BATCH = 20_000
 TARGET_MS = 50.0
 ADMIN_USERNAME = "bench.admin"
-ADMIN_PASSWORD = "bench password for everyone"  # noqa: S105 - a scratch database's shared password
 NOW = datetime(2025, 6, 30, 18, 0, 0)
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 ROW_RE = re.compile(r"<tr>\s*<td")
 
 USER_AGENTS = [
@@ -88,14 +75,7 @@ EVENT_MIX = [
 # --- building the scratch database ----------------------------------------------------------
 
 def bench_app(db_path: Path):
-    class BenchConfig(Config):
-        """Production-like (no TESTING, no DEBUG, production Argon2 parameters) on the scratch file."""
-
-        SECRET_KEY = secrets.token_hex(32)
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{db_path}"
-        RATELIMIT_STORAGE_URI = "memory://"
-
-    return create_app(BenchConfig)
+    return create_app(bench_config(db_path))
 
 
 def _counts() -> tuple[int, int]:
@@ -207,59 +187,37 @@ def audit_rows(rng: random.Random, employees: list[tuple[int, str, int]]):
         yield batch
 
 
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+def _complete() -> bool:
+    employees_n, audit_n = _counts()  # each run's sign-in adds an audit row or two
+    return employees_n == EMPLOYEES and AUDIT_ROWS <= audit_n < AUDIT_ROWS + 10_000
+
+
+def load() -> str:
+    """The employees, then the audit rows, by Core inserts in batches."""
+    rng = random.Random(20250630)  # noqa: S311 - repeatable fake data, not secrets
+    password_hash = hash_password(PASSWORD)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA synchronous = OFF")  # a scratch file: speed over durability
+        t0 = time.perf_counter()
+        rows = employee_rows(rng, password_hash)
+        for i in range(0, len(rows), BATCH):
+            conn.execute(sa.insert(Employee.__table__), rows[i:i + BATCH])
+        t_employees = time.perf_counter() - t0
+        employees = list(conn.execute(sa.select(Employee.id, Employee.username, Employee.status_level)))
+        t0 = time.perf_counter()
+        for batch in audit_rows(rng, employees):
+            conn.execute(sa.insert(AuditEvent.__table__), batch)
+        t_audit = time.perf_counter() - t0
+    employees_n, audit_n = _counts()
+    return f"{employees_n:,} employees in {t_employees:.1f} s, {audit_n:,} audit rows in {t_audit:.1f} s"
 
 
 def build(app, rebuild: bool, db_path: Path) -> str:
     """Bring the schema to head; load the data unless a complete copy is already there."""
-    if rebuild and db_path.exists():
-        db_path.unlink()
-    if db_path.exists():
-        with app.app_context():
-            started = time.perf_counter()
-            upgrade()  # applies any revision newer than the copy, as a deployment would
-            migrated = time.perf_counter() - started
-            employees_n, audit_n = _counts()  # each run's sign-in adds an audit row or two
-            complete = employees_n == EMPLOYEES and AUDIT_ROWS <= audit_n < AUDIT_ROWS + 10_000
-            db.session.remove()
-            db.engine.dispose()
-        if complete:
-            return f"reused {_shown(db_path)} (schema upgrade {migrated:.1f} s; --rebuild builds it anew)"
-        db_path.unlink()  # incomplete: start from nothing
-    with app.app_context():
-        started = time.perf_counter()
-        upgrade()
-        rng = random.Random(20250630)  # noqa: S311 - repeatable fake data, not secrets
-        password_hash = hash_password(ADMIN_PASSWORD)
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("PRAGMA synchronous = OFF")  # a scratch file: speed over durability
-            t0 = time.perf_counter()
-            rows = employee_rows(rng, password_hash)
-            for i in range(0, len(rows), BATCH):
-                conn.execute(sa.insert(Employee.__table__), rows[i:i + BATCH])
-            t_employees = time.perf_counter() - t0
-            employees = list(conn.execute(sa.select(Employee.id, Employee.username, Employee.status_level)))
-            t0 = time.perf_counter()
-            for batch in audit_rows(rng, employees):
-                conn.execute(sa.insert(AuditEvent.__table__), batch)
-            t_audit = time.perf_counter() - t0
-        total = time.perf_counter() - started
-        employees_n, audit_n = _counts()
-    return (f"built {_shown(db_path)} in {total:.1f} s: {employees_n:,} employees in {t_employees:.1f} s, "
-            f"{audit_n:,} audit rows in {t_audit:.1f} s ({db_path.stat().st_size / 2**20:.0f} MiB)")
+    return reuse_or_build(app, db_path, rebuild, _complete, load)
 
 
 # --- timing -----------------------------------------------------------------------------------
-
-def sign_in(client) -> None:
-    html = client.get("/login").get_data(as_text=True)
-    token = CSRF_RE.search(html).group(1)
-    response = client.post("/login", data={"csrf_token": token, "username": ADMIN_USERNAME,
-                                           "password": ADMIN_PASSWORD})
-    if response.status_code != 302:
-        raise SystemExit("could not sign in as the bench administrator")
-
 
 def cases(app) -> list[tuple[str, str, int | None]]:
     """(label, URL, how many rows match) for every case; the employees are picked from the data."""
@@ -301,51 +259,10 @@ def cases(app) -> list[tuple[str, str, int | None]]:
         ]
 
 
-@contextmanager
-def statement_log(engine):
-    """Record (seconds, SQL, parameters) of every statement run inside the block."""
-    log: list = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        conn.info["bench_t0"] = time.perf_counter()
-
-    def after(conn, cursor, statement, parameters, context, executemany):
-        log.append((time.perf_counter() - conn.info.pop("bench_t0"), statement, parameters))
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    sa.event.listen(engine, "after_cursor_execute", after)
-    try:
-        yield log
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
-        sa.event.remove(engine, "after_cursor_execute", after)
-
-
-def explain(app, client, url: str) -> None:
-    """Print each statement of one request with its time and SQLite's query plan."""
-    with app.app_context():
-        engine = db.engine
-        with statement_log(engine) as log:
-            client.get(url).get_data()
-        raw = engine.raw_connection()
-        try:
-            for seconds, statement, parameters in sorted(log, key=lambda s: -s[0])[:3]:
-                if not statement.lstrip().upper().startswith("SELECT") or seconds < 0.002:
-                    continue
-                print(f"      {seconds * 1000:7.1f} ms  {' '.join(statement.split())[:300]}")
-                print(f"                  params {parameters}")
-                cursor = raw.cursor()
-                for row in cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters):
-                    print(f"                  plan: {row[-1]}")
-                cursor.close()
-        finally:
-            raw.close()
-
-
 def measure(app, n: int, show_plans: bool) -> None:
     client = app.test_client()
     with app.app_context():
-        sign_in(client)
+        sign_in(client, ADMIN_USERNAME)
     table = cases(app)
     print(f"\n{n} timed requests per case after 2 warm-up requests; server time in-process (Flask test client),"
           " body read in full.\n")
@@ -356,17 +273,7 @@ def measure(app, n: int, show_plans: bool) -> None:
     for label, url, matching in table:
         for _ in range(2):
             body = client.get(url).get_data(as_text=True)
-        timings = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            response = client.get(url)
-            response.get_data()
-            timings.append((time.perf_counter() - t0) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"{url} answered {response.status_code}")
-        timings.sort()
-        median = statistics.median(timings)
-        p95 = timings[max(0, -(-95 * n // 100) - 1)]
+        median, p95 = median_p95([timed(lambda url=url: client.get(url)) for _ in range(n)])
         shown = len(ROW_RE.findall(body))
         verdict = "ok" if median < TARGET_MS else "MISSES TARGET"
         print(f"{label:<52} {median:9.1f} {p95:8.1f} {'< 50 ms':>9} {shown:>10,} {matching:>10,}  {verdict}")
@@ -374,7 +281,7 @@ def measure(app, n: int, show_plans: bool) -> None:
             slow.append((label, url))
     for label, url in slow:
         print(f"\n  {label}: {url}  (slowest statements, with EXPLAIN QUERY PLAN)")
-        explain(app, client, url)
+        explain(app, lambda url=url: client.get(url))
 
 
 def main() -> None:

@@ -30,60 +30,31 @@ guard is profiled with cProfile and the time is shown by callee.
     .venv/bin/python bench/bench_session.py --url /account/ --profile
 """
 import argparse
-import atexit
-import base64
 import cProfile
-import os
 import pstats
-import re
-import secrets
-import shutil
 import statistics
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-# config.py keeps a development key under the instance folder; keep it out of the repository.
-if "PORTAL_INSTANCE_DIR" not in os.environ:
-    os.environ["PORTAL_INSTANCE_DIR"] = tempfile.mkdtemp(prefix="portal-bench-")
-    atexit.register(shutil.rmtree, os.environ["PORTAL_INSTANCE_DIR"], ignore_errors=True)
+import sqlalchemy as sa
+from _common import PASSWORD, ROOT, bench_config, migrate_to_head, p95, sign_in
+from flask_login import current_user
 
-import sqlalchemy as sa  # noqa: E402
-from flask_login import current_user  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-
-from config import Config  # noqa: E402
-from portal import clock, create_app, settings  # noqa: E402
-from portal.extensions import db  # noqa: E402
-from portal.models import UserSession  # noqa: E402
-from portal.security.session_guard import SESSION_ID_KEY, guard_request  # noqa: E402
-from portal.services.employees import EmployeeData, create_employee  # noqa: E402
+from portal import clock, create_app, settings
+from portal.extensions import db
+from portal.models import UserSession
+from portal.security.session_guard import SESSION_ID_KEY, guard_request
+from portal.services.employees import EmployeeData, create_employee
 
 USERNAME = "bench.clerk"
-PASSWORD = "bench password for everyone"  # noqa: S105 - a scratch database's only password
 TARGET_MS = 1.0
 STATUS_URL = "/session/status"
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 CASES = ("a", "b", "c", "d")
 
 
 # --- the two apps and the signed-in clients ----------------------------------------------------
-
-def bench_config(db_path: Path):
-    class BenchConfig(Config):
-        """Production-like (no TESTING, no DEBUG) on the scratch file; the same keys for both apps."""
-
-        SECRET_KEY = secrets.token_hex(32)
-        MFA_ENCRYPTION_KEYS = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{db_path}"
-        RATELIMIT_STORAGE_URI = "memory://"
-
-    return BenchConfig
-
 
 def bypass_guard(app) -> None:
     """Take guard_request, and nothing else, out of the app's before_request hooks."""
@@ -95,8 +66,8 @@ def bypass_guard(app) -> None:
 
 def prepare(guarded) -> None:
     """Schema at head, the inactivity timeout applying always, one employee."""
+    migrate_to_head(guarded)
     with guarded.app_context():
-        upgrade()
         settings.save({"session.timeout_applies": "always"}, audit=False)
         create_employee(EmployeeData(username=USERNAME, full_name="Bench Clerk", status_level=1), PASSWORD,
                         actor=None)
@@ -106,14 +77,7 @@ def prepare(guarded) -> None:
 def signed_in_client(app):
     """A new browser signed in through the real login form; returns (client, its session id)."""
     client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    match = CSRF_RE.search(page)
-    if match is None:
-        raise SystemExit("no CSRF token in the login page")
-    response = client.post("/login", data={"csrf_token": match.group(1), "username": USERNAME,
-                                           "password": PASSWORD})
-    if response.status_code != 302:
-        raise SystemExit(f"could not sign in: POST /login answered {response.status_code}")
+    sign_in(client, USERNAME)
     with client.session_transaction() as cookie:
         sid = cookie.get(SESSION_ID_KEY)
     if not sid:
@@ -245,11 +209,6 @@ def statements(guarded, bypassed, url: str) -> tuple[dict[str, list[str]], list[
 
 # --- figures ------------------------------------------------------------------------------------------
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
-
-
 def report(url: str, figures: dict[str, list[float]], sql: dict[str, list[str]],
            guard_sql: list[str], runs: int, warmup: int) -> float:
     labels = {
@@ -376,7 +335,7 @@ def main() -> None:
     args = parser.parse_args()
     clock.freeze()
     with tempfile.TemporaryDirectory(prefix="portal-bench-session-") as scratch:
-        config = bench_config(Path(scratch) / "session.db")
+        config = bench_config(Path(scratch) / "session.db")  # production-like; the same keys for every app
         # Three instances of one app on one file: as is, guard bypassed, guard timed around its call.
         guarded, bypassed, timed = create_app(config), create_app(config), create_app(config)
         bypass_guard(bypassed)

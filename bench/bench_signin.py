@@ -23,60 +23,41 @@ whole sign-in is profiled with cProfile and the time is shown per package and fu
     .venv/bin/python bench/bench_signin.py --runs 50 --profile
 """
 import argparse
-import atexit
 import cProfile
-import os
 import pstats
-import re
-import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-# config.py keeps a development key under the instance folder; keep it out of the repository.
-if "PORTAL_INSTANCE_DIR" not in os.environ:
-    os.environ["PORTAL_INSTANCE_DIR"] = tempfile.mkdtemp(prefix="portal-bench-")
-    atexit.register(shutil.rmtree, os.environ["PORTAL_INSTANCE_DIR"], ignore_errors=True)
+import pyotp
+import sqlalchemy as sa
+from _common import PASSWORD, ROOT, bench_config, csrf_token, migrate_to_head, p95, timed
+from argon2 import PasswordHasher
 
-import pyotp  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from argon2 import PasswordHasher  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-
-from config import Config, TestingConfig  # noqa: E402
-from portal import clock, create_app, settings  # noqa: E402
-from portal.extensions import db, limiter  # noqa: E402
-from portal.mfa import service as mfa  # noqa: E402
-from portal.mfa.providers.totp import ALGORITHMS  # noqa: E402
-from portal.models import Employee  # noqa: E402
-from portal.services.employees import EmployeeData, create_employee  # noqa: E402
+from config import Config, TestingConfig
+from portal import clock, create_app, settings
+from portal.extensions import db, limiter
+from portal.mfa import service as mfa
+from portal.mfa.providers.totp import ALGORITHMS
+from portal.models import Employee
+from portal.services.employees import EmployeeData, create_employee
 
 USERNAME = "bench.cashier"
-PASSWORD = "bench password for everyone"  # noqa: S105 - a scratch database's only password
 TARGET_OVERHEAD_MS = 10.0
 START = datetime(2025, 6, 30, 9, 0, 0)
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SIGNIN_PARTS = ("GET /login", "POST /login (password)", "GET /login/verify", "POST /login/verify (code)")
 
 
 # --- the app and its one employee -------------------------------------------------------------
 
 def bench_app(db_path: Path):
-    class BenchConfig(TestingConfig):
-        """The testing config on a scratch file, with production-strength password hashing."""
-
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{db_path}"
-        ARGON2_TIME_COST = Config.ARGON2_TIME_COST
-        ARGON2_MEMORY_COST = Config.ARGON2_MEMORY_COST
-        ARGON2_PARALLELISM = Config.ARGON2_PARALLELISM
-
-    return create_app(BenchConfig)
+    """The testing config (CSRF on) on a scratch file, with production-strength password hashing."""
+    return create_app(bench_config(db_path, base=TestingConfig, ARGON2_TIME_COST=Config.ARGON2_TIME_COST,
+                                   ARGON2_MEMORY_COST=Config.ARGON2_MEMORY_COST,
+                                   ARGON2_PARALLELISM=Config.ARGON2_PARALLELISM))
 
 
 class Authenticator:
@@ -95,8 +76,8 @@ class Authenticator:
 def prepare(app) -> tuple[Authenticator, str]:
     """Schema at head, MFA On and Mandatory, one enrolled employee; returns their app and stored hash."""
     clock.freeze(START)
+    migrate_to_head(app)
     with app.app_context():
-        upgrade()
         settings.save({"mfa.status": True, "mfa.mode": "mandatory"}, audit=False)
         employee = create_employee(EmployeeData(username=USERNAME, full_name="Bench Cashier", status_level=1),
                                    PASSWORD, actor=None)
@@ -111,13 +92,6 @@ def prepare(app) -> tuple[Authenticator, str]:
 
 
 # --- one run of each case -----------------------------------------------------------------------
-
-def _csrf(body: str) -> str:
-    match = CSRF_RE.search(body)
-    if match is None:
-        raise SystemExit("no CSRF token in the page")
-    return match.group(1)
-
 
 def _get(client, url: str) -> str:
     response = client.get(url)
@@ -144,14 +118,14 @@ def sign_in_steps(client, code: str) -> list:
     state = {}
 
     def get_login():
-        state["token"] = _csrf(_get(client, "/login"))
+        state["token"] = csrf_token(_get(client, "/login"))
 
     def post_login():
         _post(client, "/login", {"csrf_token": state["token"], "username": USERNAME, "password": PASSWORD},
               "/login/verify")
 
     def get_verify():
-        state["token"] = _csrf(_get(client, "/login/verify"))
+        state["token"] = csrf_token(_get(client, "/login/verify"))
 
     def post_verify():
         _code_step(client, state["token"], code)
@@ -190,14 +164,7 @@ def time_sign_in(app, authenticator: Authenticator) -> list[float]:
 def time_floor(app) -> float:
     """(d): a static file, which every guard lets through at once: the framework's and test client's floor."""
     client = app.test_client()
-    t0 = time.perf_counter()
-    response = client.get("/static/css/portal.css")
-    response.get_data()
-    elapsed = (time.perf_counter() - t0) * 1000
-    response.close()
-    if response.status_code != 200:
-        raise SystemExit(f"GET /static/css/portal.css answered {response.status_code}")
-    return elapsed
+    return timed(lambda: client.get("/static/css/portal.css"))
 
 
 def statements_per_request(app, authenticator: Authenticator) -> list[int]:
@@ -221,11 +188,6 @@ def statements_per_request(app, authenticator: Authenticator) -> list[int]:
 
 
 # --- figures --------------------------------------------------------------------------------------
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
-
 
 def row(label: str, values: list[float], note: str = "") -> str:
     return f"{label:<44} {statistics.median(values):9.1f} {p95(values):8.1f}  {note}"

@@ -7,6 +7,7 @@ dropped at the end, so runs never see each other's rows.
 import html
 import os
 import re
+import threading
 import uuid
 
 import pytest
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from flask import has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from werkzeug.serving import make_server
 
 from portal import clock, create_app
 from portal.extensions import db as _db
@@ -186,3 +188,16 @@ def smtp_server(app):
     yield received
     app.config.update(saved)
     controller.stop()
+
+
+@pytest.fixture(scope="module")
+def live_server(app):
+    """Serve the suite's app on a free localhost port in a thread (browser journeys and the
+    HTTP clients that play external systems); yields its base URL. It shares this process's
+    database, clock and rate-limit storage with the test."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

@@ -1,14 +1,12 @@
-"""Browser fixtures: one live server per module, one Chromium per run.
+"""Browser fixtures: one Chromium per run (the live server, one per module, is in tests/conftest.py).
 
 Locally a missing Chromium skips these tests with the reason; in CI (CI set)
 it is a failure, so a browser journey can never silently not run.
 """
 import os
 import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,17 +28,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def live_server(app):
-    """Serve the suite's app on a free localhost port in a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -48,7 +48,8 @@ def test_device_security_is_on_by_default_and_explained(administrator_client, db
     assert 'href="/sysconfig/pos"' in administrator_client.get("/").get_data(as_text=True)
 
 
-def test_switching_it_off_is_saved_audited_and_lets_the_address_pick_the_terminal(administrator_client, db, administrator):
+def test_switching_it_off_is_saved_audited_and_lets_the_address_pick_the_terminal(administrator_client, db,
+                                                                                   administrator):
     db.session.add(PosTerminal(name="Till 1", key_identifier="TILL-0001"))
     db.session.commit()
     assert legacy_terminal("TILL-0001") is None
