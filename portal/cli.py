@@ -1,17 +1,20 @@
-"""flask commands: create-admin, setup-link, demo, rotate-mfa-keys, generate-mfa-key."""
+"""flask commands: create-admin, setup-link, demo, rotate-mfa-keys, generate-mfa-key, purge-pos-log."""
 import secrets
+from datetime import timedelta
 
 import click
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app, url_for
 
+from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import MfaCredential, SmsGateway, StatusLevel
 from portal.security import secret_box
 from portal.security.passwords import password_problems
 from portal.services.employees import EmployeeData, EmployeeRuleError, create_employee, username_taken
 from portal.services.setup import issue_setup_token
+from portal.services.terminal_log import purge_before
 
 # Every column that holds a secret_box token; a new encrypted column is added here (DESIGN.md §6.4).
 ENCRYPTED_COLUMNS = [MfaCredential.secret_encrypted, SmsGateway.password_encrypted, SmsGateway.headers_encrypted]
@@ -67,6 +70,15 @@ def register(app: Flask) -> None:
             create_employee(EmployeeData(username=username, full_name=full_name, status_level=level,
                                          email=f"{username}@example.com"), password, actor=None)
             click.echo(f"  {username:<16} status {level}  password {password}")
+
+    @app.cli.command("purge-pos-log")
+    @click.option("--days", default=90, show_default=True, type=click.IntRange(min=1),
+                  help="Keep the POS client log records of this many days.")
+    def purge_pos_log(days: int) -> None:
+        """Delete POS client log records older than --days (run it daily, e.g. from cron)."""
+        cutoff = utcnow() - timedelta(days=days)
+        click.echo(f"Deleted {purge_before(cutoff)} POS client log record(s) received before "
+                   f"{cutoff:%Y-%m-%d %H:%M} UTC.")
 
     @app.cli.command("generate-mfa-key")
     def generate_mfa_key() -> None:

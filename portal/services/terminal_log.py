@@ -97,3 +97,17 @@ def recent_cache_warning(terminal: PosTerminal, now: datetime) -> CacheWarning |
         return None
     at = datetime.fromisoformat(warning["at"])
     return CacheWarning(list(warning["ids"]), at) if now - at < CACHE_WARNING_SHOWN_FOR else None
+
+
+def purge_before(cutoff: datetime, batch_size: int = 10_000) -> int:
+    """Delete client log records received before `cutoff`, a batch per transaction (so a large
+    purge never holds one long lock); returns how many were deleted."""
+    deleted = 0
+    while True:
+        ids = db.session.scalars(db.select(PosClientLog.id).where(PosClientLog.received_at < cutoff)
+                                 .order_by(PosClientLog.id).limit(batch_size)).all()
+        if not ids:
+            return deleted
+        db.session.execute(db.delete(PosClientLog).where(PosClientLog.id.in_(ids)))
+        db.session.commit()
+        deleted += len(ids)

@@ -154,3 +154,23 @@ def test_one_cache_session_id_or_ids_hours_apart_show_no_warning(manager_client,
     log(terminal, "cache cleared long after", cache_session_id=CACHE_B)
     assert WARNING not in text(manager_client.get(f"/terminals/{terminal.id}/log"))
     assert WARNING not in text(manager_client.get(f"/terminals/{terminal.id}"))
+
+
+def test_purge_pos_log_deletes_only_records_older_than_the_days_kept(app, db, frozen_clock):
+    from datetime import timedelta
+
+    from portal.models import PosClientLog, PosTerminal
+
+    terminal = PosTerminal(name="Till 1", key_identifier="TILL-0001")
+    db.session.add(terminal)
+    db.session.commit()
+    now = frozen_clock.utcnow()
+    for age in (91, 90, 89, 1):
+        db.session.add(PosClientLog(terminal_id=terminal.id, received_at=now - timedelta(days=age, seconds=1),
+                                    level="info", message=f"{age} days", cache_session_id="cache-session-1"))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["purge-pos-log", "--days", "90"])
+    assert result.exit_code == 0 and "Deleted 2 POS client log record(s)" in result.output
+    kept = sorted(db.session.scalars(db.select(PosClientLog.message)).all())
+    assert kept == ["1 days", "89 days"]
+    assert app.test_cli_runner().invoke(args=["purge-pos-log", "--days", "0"]).exit_code != 0
