@@ -5,6 +5,9 @@ calls authenticated by the browser session check CSRF themselves (portal.api.aut
 """
 from flask import Blueprint
 
-bp = Blueprint("api", __name__, url_prefix="/api")
+from portal.extensions import csrf
 
-from portal.api import http, token_views  # noqa: E402,F401
+bp = Blueprint("api", __name__, url_prefix="/api")
+csrf.exempt(bp)
+
+from portal.api import docs_views, http, mfa_views, token_views  # noqa: E402,F401

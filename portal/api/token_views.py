@@ -3,14 +3,13 @@ from flask import current_app, jsonify
 
 from portal.api import bp
 from portal.api.http import form_values
-from portal.extensions import csrf, limiter
+from portal.extensions import limiter
 from portal.security.client import client_address
 from portal.security.rate_limits import password_failures
 from portal.services import api_tokens
 
 
 @bp.post("/token")
-@csrf.exempt  # credentials in the body, no cookie: nothing a cross-site form could borrow
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], scope="login")
 @password_failures
 def token():

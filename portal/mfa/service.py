@@ -58,6 +58,11 @@ class MfaStatus:
     def must_sign_up(self) -> bool:
         return self.enabled and self.mandatory and not self.enrolled
 
+    @property
+    def must_use(self) -> bool:
+        """Must give a second factor to get in: enrolled, or required by Mode or Access policy."""
+        return self.enabled and (self.enrolled or self.mandatory)
+
 
 def second_step_needed() -> bool:
     """After a correct password, does anyone see the one-time-password screen? (MFA Status On)"""
@@ -85,6 +90,13 @@ def status(employee: Employee) -> MfaStatus:
 
 def methods_for(employee: Employee) -> list[Method]:
     return [m for m in METHODS.values() if m.available(employee)]
+
+
+def methods_overview(employee: Employee) -> list[tuple[Method, bool]]:
+    """Each method the employee can use now or sign up for, with whether they can use it now."""
+    usable = {m.name for m in methods_for(employee)}
+    offered = usable | {m.name for m in enrollable_methods(employee)}
+    return [(m, m.name in usable) for m in METHODS.values() if m.name in offered]
 
 
 # --- enrolment -------------------------------------------------------------

@@ -91,7 +91,7 @@ def _second_factor(employee: Employee, otp: str | None, address: str, service: s
     """An employee who must use MFA (enrolled, or required by Mode or policy) gives a code:
     an authenticator app code or a recovery code, with the sign-in's replay and lockout rules."""
     status = mfa.status(employee)
-    if not status.enabled or not (status.enrolled or status.mandatory):
+    if not status.must_use:
         return
     if not (otp or "").strip():
         raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403), employee, service=service)

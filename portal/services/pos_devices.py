@@ -123,7 +123,7 @@ def _second_factor(employee: Employee, otp: str | None, address: str, terminal_k
     proves the second factor too (same replay and lockout rules as the back-office sign-in).
     Returns the verification (None when no code was needed); the caller commits."""
     status = mfa.status(employee)
-    if not status.enabled or not (status.enrolled or status.mandatory):
+    if not status.must_use:
         return None
     if not status.enrolled:
         raise _refuse_link("mfa signup required", PosRefusal(

@@ -6,9 +6,10 @@ from tests.conftest import csrf_token, log_in
 # The Web POS device calls need no back-office sign-in: a device token or the terminal's own
 # login guards them (tests/integration/test_pos_calls.py).
 POS_DEVICE_ENDPOINTS = {"pos.page", "pos.status", "pos.link", "pos.login", "pos.logout", "pos.log"}
-# The token endpoint takes a password (and a code) itself: tests/integration/test_api_token.py.
-PUBLIC_ENDPOINTS = ({"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup", "api.token"}
-                    | POS_DEVICE_ENDPOINTS)
+# The token endpoint takes a password (and a code) itself: tests/integration/test_api_token.py;
+# the API's OpenAPI document describes the API and holds nothing about anyone.
+PUBLIC_ENDPOINTS = ({"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup", "api.token",
+                     "api.openapi"} | POS_DEVICE_ENDPOINTS)
 
 
 def _routes(app):
