@@ -25,6 +25,11 @@ run: $(VENV)/.installed
 	$(FLASK) setup-link --base-url http://$(HOST):$(PORT)
 	$(FLASK) run --host $(HOST) --port $(PORT) --no-debugger --no-reload
 
+# Production: gunicorn with WEB_CONCURRENCY workers (default 2 x cores) on DATABASE_URL and
+# RATELIMIT_STORAGE_URI; run `$(FLASK) db upgrade` first (the deploy step). See docs/deployment.md.
+serve-prod: $(VENV)/.installed
+	PORTAL_ENV=production $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
 demo: $(VENV)/.installed
 	$(FLASK) db upgrade
 	$(FLASK) demo

@@ -43,6 +43,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.db'}"
     )
+    # Each worker process has its own pool: keep WEB_CONCURRENCY x (DB_POOL_SIZE + DB_MAX_OVERFLOW)
+    # under the database's max_connections. pre_ping replaces connections a database restart
+    # broke, so service resumes by itself once the database is back.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
     SESSION_COOKIE_NAME = "session"
@@ -57,6 +60,10 @@ class Config:
 
     # Rate limits per client address (Flask-Limiter). Redis when set, else memory.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Redis down: limits go on per worker process in memory (weaker, never off) and sign-in
+    # keeps working; account lockout lives in the database and is not affected.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "30 per minute")
     # Failed sign-ins from one address, whatever account they name.
@@ -137,6 +144,12 @@ class ProductionConfig(Config):
             )
         self.SECRET_KEY = os.environ["SECRET_KEY"]
         self.SQLALCHEMY_DATABASE_URI = os.environ["DATABASE_URL"]
+        if not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+            self.SQLALCHEMY_ENGINE_OPTIONS = {
+                "pool_pre_ping": True, "pool_size": _env_int("DB_POOL_SIZE", 5),
+                "max_overflow": _env_int("DB_MAX_OVERFLOW", 5), "pool_timeout": _env_int("DB_POOL_TIMEOUT", 10),
+                "pool_recycle": 1800,
+            }
         self.MFA_ENCRYPTION_KEYS = os.environ["MFA_ENCRYPTION_KEYS"]
 
 

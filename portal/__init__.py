@@ -64,6 +64,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.audit import bp as audit_bp
     from portal.auth import bp as auth_bp
     from portal.employees import bp as employees_bp
+    from portal.health import bp as health_bp
     from portal.pos import bp as pos_bp
     from portal.sysconfig import bp as sysconfig_bp
     from portal.terminals import bp as terminals_bp
@@ -76,9 +77,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(terminals_bp)
     app.register_blueprint(pos_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(health_bp)
 
 
 def register_request_hooks(app: Flask) -> None:
+    from portal import request_log
     from portal.security.device_tokens import refuse_device_credentials_elsewhere
     from portal.security.headers import add_security_headers
     from portal.security.pending import guard_pending
@@ -88,6 +91,7 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(guard_pending)
     app.before_request(guard_request)
     app.after_request(add_security_headers)
+    request_log.register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

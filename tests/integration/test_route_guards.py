@@ -8,8 +8,9 @@ from tests.conftest import csrf_token, log_in
 POS_DEVICE_ENDPOINTS = {"pos.page", "pos.status", "pos.link", "pos.login", "pos.logout", "pos.log"}
 # The token endpoint takes a password (and a code) itself: tests/integration/test_api_token.py;
 # the API's OpenAPI document describes the API and holds nothing about anyone.
+# /healthz answers the load balancer: "ok" or "unavailable", nothing else.
 PUBLIC_ENDPOINTS = ({"static", "bootstrap.static", "auth.login", "auth.logout", "auth.setup", "api.token",
-                     "api.openapi"} | POS_DEVICE_ENDPOINTS)
+                     "api.openapi", "health.healthz"} | POS_DEVICE_ENDPOINTS)
 
 
 def _routes(app):
