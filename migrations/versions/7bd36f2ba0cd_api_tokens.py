@@ -29,6 +29,8 @@ def upgrade():
     sa.Column('created_address', sa.String(length=45), nullable=True),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
     sa.Column('revoked_reason', sa.String(length=64), nullable=True),
+    sa.Column('session_mark', sa.String(length=16), nullable=False),
+    sa.Column('mfa_verified', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['employee_id'], ['employee.id'], name=op.f('fk_api_token_employee_id_employee'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),
     sa.UniqueConstraint('token_digest', name=op.f('uq_api_token_token_digest'))

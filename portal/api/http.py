@@ -2,6 +2,7 @@
 from flask import abort, current_app, jsonify, request
 
 from portal.api import bp
+from portal.json_body import json_object
 from portal.services.api_tokens import ApiRefusal
 
 CORS_HEADERS = {
@@ -39,8 +40,8 @@ def allow_listed_origins(response):
 def form_values(*names: str, optional: tuple[str, ...] = (), max_length: int = 256) -> dict[str, str]:
     """Named string fields from a JSON object or a form-encoded body; 400 invalidrequest otherwise."""
     if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
+        data = json_object()
+        if data is None:
             raise ApiRefusal("invalidrequest", "Send a JSON object.", 400)
     else:
         data = request.form

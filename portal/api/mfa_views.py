@@ -24,7 +24,7 @@ from portal.models import Employee, MfaCredential, StatusLevel
 from portal.security.client import client_address
 from portal.security.session_guard import current_session_record
 from portal.security.signin import find_employee
-from portal.services.api_tokens import ApiRefusal
+from portal.services.api_tokens import MFA_REQUIRED, ApiRefusal
 
 ENROLMENT_SALT = "api.mfa.enrolment"
 CODE_LIMIT = "30 per minute"  # per client address, as the web's second step
@@ -56,8 +56,8 @@ def _binding() -> str:
     token = g.get("api_token")
     if token is not None:
         return f"api-token:{token.id}"
-    record = current_session_record()
-    return f"session:{record.id}" if record else ""
+    record = current_session_record()  # its id is kept from scripts: the handle names a digest
+    return f"session:{hashlib.sha256(record.id.encode()).hexdigest()[:24]}" if record else ""
 
 
 def _serializer() -> URLSafeSerializer:
@@ -165,6 +165,10 @@ def mfa_enforcement(employee: Employee):
     """Administrators: would this employee have to use MFA to sign in (or to get a token)?"""
     if not employee.has_status(StatusLevel.ADMINISTRATOR):
         raise ApiRefusal("forbidden", "Only administrators may ask this.", 403)
+    token = g.get("api_token")
+    if token is not None and not token.mfa_verified and mfa.status(employee).must_use:
+        # A password alone (a token from before MFA was asked) does not open administrators' calls.
+        raise ApiRefusal("mfarequired", MFA_REQUIRED, 403)
     username = request.args.get("username", "")
     if not username.strip() or len(username) > 64:
         raise ApiRefusal("invalidrequest", "The parameter username is required (at most 64 characters).", 400,

@@ -26,6 +26,12 @@ class ApiToken(db.Model):
     created_address: Mapped[str | None] = mapped_column(String(45))
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # A digest of the employee's session token at issue: a password change or Reset MFA that
+    # lands while the token is being issued still ends it (the session token rotates).
+    session_mark: Mapped[str] = mapped_column(String(16), default="")
+    # Issued after a second factor: only such a token outlives "Enable MFA for the mobile app"
+    # being switched on, and only such a token opens administrators' calls.
+    mfa_verified: Mapped[bool] = mapped_column(default=False)
 
     employee = relationship("Employee")
 

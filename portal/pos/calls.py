@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from flask import abort, jsonify, request, session
 
 from portal.extensions import db
+from portal.json_body import json_object
 from portal.models import Employee, PosTerminal
 from portal.security.device_tokens import DEVICE_TOKEN_HEADER, TERMINAL_HEADER
 from portal.services.pos_devices import PosRefusal, legacy_terminal, linked_terminal
@@ -24,8 +25,8 @@ def json_body(*required: str, optional: tuple[str, ...] = (), max_length: int = 
     """The call's JSON object with these string fields, or a 400/413 JSON refusal."""
     if (request.content_length or 0) > MAX_BODY_BYTES or len(request.get_data(cache=True)) > MAX_BODY_BYTES:
         abort(413)  # the app-wide MAX_CONTENT_LENGTH bounds what get_data reads without a length
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
+    data = json_object()
+    if data is None:
         raise PosRefusal("invalidrequest", "Send a JSON object.", 400)
     values = {}
     for name in (*required, *optional):

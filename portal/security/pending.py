@@ -79,6 +79,8 @@ def guard_pending():
         return None
     if _lapsed(state) or pending_employee() is None:
         session.clear()
+        if wants_json():
+            return jsonify(error="Sign in first.", errorcode="notsignedin"), 401
         flash("Your sign-in was not completed in time. Please log in again.", "warning")
         return redirect(url_for("auth.login"))
     if request.endpoint in SECOND_STEP_ENDPOINTS:

@@ -3,6 +3,7 @@
 
 Refusals are `ApiRefusal`s with a stable errorcode; the API answers them as JSON.
 """
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -61,38 +62,47 @@ def _refuse(reason: str, refusal: ApiRefusal, employee: Employee | None = None, 
 
 
 def issue_token(username: str, password: str, service_name: str, otp: str | None, address: str) -> IssuedToken:
-    service = enabled_service(service_name)
-    if service is None:
-        raise _refuse("service not available", ApiRefusal(
-            "servicenotavailable", "This service is not available.", 403), service=service_name or "")
+    """The password first (so that service names tell nothing to someone without one), then the
+    service, then, with "Enable MFA for the mobile app" on, the second factor."""
     employee = authenticate(username, password)  # counts failures and locks, audits signin.failed
     if employee is None:
         raise _refuse("wrong login", ApiRefusal("invalidlogin", "Wrong username or password.", 401),
-                      username=username, service=service)
-    if settings.get(MFA_FOR_APPS):
-        _second_factor(employee, otp, address, service)
+                      username=username, service=service_name or "")
+    service = enabled_service(service_name)
+    if service is None:
+        raise _refuse("service not available", ApiRefusal(
+            "servicenotavailable", "This service is not available.", 403), employee, service=service_name or "")
+    verification = _second_factor(employee, otp, address, service) if settings.get(MFA_FOR_APPS) else None
     token = new_api_token()
     now = utcnow()
     record = ApiToken(employee_id=employee.id, service=service, token_digest=api_token_digest(token),
                       created_at=now, expires_at=now + timedelta(days=settings.get(LIFETIME_DAYS)),
-                      created_address=address)
+                      created_address=address, session_mark=session_mark(employee),
+                      mfa_verified=verification is not None)
     db.session.add(record)
     lockout.clear(employee, lockout.PASSWORD)
     employee.last_login_at = now
     db.session.flush()
     record_event("api.token_issued", actor=employee, subject=employee,
-                 details={"service": service, "token_id": record.id,
+                 details={"service": service, "token_id": record.id, "mfa": record.mfa_verified,
                           "expires_at": record.expires_at.isoformat(timespec="seconds")})
     db.session.commit()
+    if verification is not None:
+        mfa.notify_after_sign_in(employee, verification)  # "a recovery code was used" by email
     return IssuedToken(token, record)
 
 
-def _second_factor(employee: Employee, otp: str | None, address: str, service: str) -> None:
+def session_mark(employee: Employee) -> str:
+    return hashlib.sha256(b"api-token-session:" + employee.session_token.encode()).hexdigest()[:16]
+
+
+def _second_factor(employee: Employee, otp: str | None, address: str, service: str) -> mfa.Verification | None:
     """An employee who must use MFA (enrolled, or required by Mode or policy) gives a code:
-    an authenticator app code or a recovery code, with the sign-in's replay and lockout rules."""
+    an authenticator app code or a recovery code, with the sign-in's replay and lockout rules.
+    Returns the verification, or None when no code was needed."""
     status = mfa.status(employee)
     if not status.must_use:
-        return
+        return None
     if not (otp or "").strip():
         raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403), employee, service=service)
     if not status.enrolled:
@@ -107,11 +117,14 @@ def _second_factor(employee: Employee, otp: str | None, address: str, service: s
     if not result.ok:
         raise _refuse("wrong code", ApiRefusal("invalidotp", "That code is not valid.", 401), employee,
                       service=service)
+    return result
 
 
 def bearer_token(token: str | None) -> ApiToken | None:
-    """The live token with this value, its service enabled and its employee active; notes its use
-    at most once a minute."""
+    """The live token with this value, or None. Live: not expired or revoked, its service enabled,
+    its employee active with the session token it was issued under, and, while "Enable MFA for
+    the mobile app" is on, issued with a second factor if the employee must use MFA.
+    Notes its use at most once a minute."""
     if not token or len(token) > 200:
         return None
     record = db.session.scalar(db.select(ApiToken).where(ApiToken.token_digest == api_token_digest(token)))
@@ -119,8 +132,10 @@ def bearer_token(token: str | None) -> ApiToken | None:
     if record is None or not record.is_valid(now) or enabled_service(record.service) is None:
         return None  # a disabled service's tokens stop working until it is enabled again
     employee = db.session.get(Employee, record.employee_id)
-    if employee is None or not employee.active:
+    if employee is None or not employee.active or record.session_mark != session_mark(employee):
         return None
+    if not record.mfa_verified and settings.get(MFA_FOR_APPS) and mfa.status(employee).must_use:
+        return None  # issued with a password alone, before MFA was asked of this employee
     if record.last_used_at is None or now - record.last_used_at >= LAST_USED_WRITE_INTERVAL:
         record.last_used_at = now
         db.session.commit()

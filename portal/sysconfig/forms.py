@@ -55,7 +55,8 @@ class MfaSettingsForm(FlaskForm):
         description="Token logins from the mobile app and other external services (POST /api/token) then need a "
                     "one-time password from employees who must use MFA (enrolled, or required by Mode or an Access "
                     "policy); without one they get “Multi-factor authentication is required for this "
-                    "service”.")
+                    "service”. Tokens issued earlier with a password alone stop working for them. Off by default, "
+                    "as the business asked; recommended on: while it is off, a stolen password alone gets a token.")
     timeout_minutes = IntegerField(
         "Inactivity timeout (minutes)", validators=[InputRequired(), NumberRange(1, 24 * 60)],
         description="NIST SP 800-63B (AAL2) and OWASP ASVS level 2 ask for 30 to 60 minutes at most; "

@@ -263,10 +263,19 @@ def test_enforcement_for_administrators_only(client, make_employee, admin, mfa_o
     enrol(client, bearer("ann"))
     assert ask("ANN").json == {"username": "ann", "must_use_mfa": True, "enrolled": True, "mfa_enabled": True}
     mfa_on("mandatory")
-    assert ask("bob").json == {"username": "Bob", "must_use_mfa": True, "enrolled": False, "mfa_enabled": True}
+    # the administrator's token was issued with a password alone: not enough for this call now
+    stale = ask("bob")
+    assert stale.status_code == 403 and stale.json["errorcode"] == "mfarequired"
     refused = ask("ann", as_manager)
     assert refused.status_code == 403 and refused.json["errorcode"] == "forbidden"
-    unknown = ask("nobody")
+    secret, _codes = enrol(client, as_admin)
+    settings.save({"mfa.mobile_app": True})
+    frozen_clock.advance(timedelta(seconds=30))
+    issued = issue_token("admin", DEFAULT_PASSWORD, "mobile_app", totp_code(secret), "127.0.0.1")
+    as_admin = {"Authorization": f"Bearer {issued.token}"}
+    assert ask("bob", as_admin).json == {"username": "Bob", "must_use_mfa": True, "enrolled": False,
+                                         "mfa_enabled": True}
+    unknown = ask("nobody", as_admin)
     assert unknown.status_code == 404 and unknown.json["errorcode"] == "notfound"
     missing = client.get("/api/mfa/enforcement", headers=as_admin)
     assert missing.status_code == 400 and missing.json["field"] == "username"

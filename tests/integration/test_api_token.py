@@ -190,3 +190,66 @@ def test_a_wildcard_or_malformed_cors_origin_stops_start_up(setting):
         _cors_origins(setting)
     assert _cors_origins(" https://app.example.com/ ,http://till.local:8080") == (
         "https://app.example.com", "http://till.local:8080")
+
+
+# --- what the security review of the API asked for -------------------------------------------
+
+def test_a_token_issued_under_an_old_session_token_does_not_work(db, client, ann):
+    """A password change or Reset MFA landing while a token is being issued still ends it."""
+    token = ask(client).json["token"]
+    ann.rotate_session_token()  # what end_all_access does, without finding this token to revoke
+    db.session.commit()
+    assert bearer_token(token) is None
+
+
+def test_password_only_tokens_stop_when_mfa_is_asked_of_the_app(db, client, enrolled):
+    secret, _codes = enrolled
+    old = ask(client).json["token"]  # "Enable MFA for the mobile app" is off: a password suffices
+    settings.save({"mfa.mobile_app": True})
+    assert bearer_token(old) is None
+    new = ask(client, otp=totp_code(secret)).json["token"]
+    assert bearer_token(new) is not None
+    settings.save({"mfa.mobile_app": False})
+    assert bearer_token(old) is not None
+
+
+def test_a_recovery_code_used_for_a_token_is_told_by_email(db, client, enrolled, mfa_for_the_app, smtp_server):
+    _secret, codes = enrolled
+    assert ask(client, otp=codes[0]).status_code == 200
+    assert [m["Subject"] for m in smtp_server] == ["A recovery code was used on your account"]
+
+
+def test_being_asked_for_the_code_does_not_spend_the_failed_password_budget(app, db, client, enrolled,
+                                                                          mfa_for_the_app):
+    before = app.config["RATELIMIT_LOGIN_FAILURES"]
+    app.config["RATELIMIT_LOGIN_FAILURES"] = "3 per minute"
+    try:
+        statuses = [ask(client).json["errorcode"] for _ in range(5)]
+    finally:
+        app.config["RATELIMIT_LOGIN_FAILURES"] = before
+    assert statuses == ["mfarequired"] * 5
+
+
+def test_service_names_tell_nothing_without_the_password(db, client, ann):
+    response = ask(client, password="not the password", service="stock_scanner")
+    assert response.status_code == 401 and response.json["errorcode"] == "invalidlogin"
+
+
+@pytest.mark.parametrize("path", ["/api/token", "/pos/api/link"])
+def test_deeply_nested_json_is_a_bad_request_not_a_crash(client, db, path):
+    from tests.integration.test_pos_calls import pos_token
+
+    body = "[" * 2_000 + "]" * 2_000  # under 4 KB, deeper than the parser goes
+    response = client.post(path, data=body, content_type="application/json",
+                           headers={"X-CSRFToken": pos_token(client)})
+    assert response.status_code == 400 and response.json["errorcode"] == "invalidrequest"
+
+
+def test_a_lapsed_pending_sign_in_gets_json_from_the_api(db, client, ann, frozen_clock):
+    from tests.conftest import log_in
+
+    settings.save({"mfa.status": True})
+    log_in(client, "ann")
+    frozen_clock.advance(timedelta(minutes=20))
+    response = client.get("/api/mfa/status")
+    assert response.status_code == 401 and response.json["errorcode"] == "notsignedin"
