@@ -1,8 +1,11 @@
 """Error pages: styled HTML for people, JSON with a stable errorcode for the JSON calls."""
-from flask import jsonify, render_template, request
+from flask import Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from portal.extensions import db
 from portal.security.session_guard import wants_json
 
 ERRORCODES = {
@@ -14,6 +17,7 @@ ERRORCODES = {
     415: "unsupportedmediatype",
     429: "ratelimited",
     500: "servererror",
+    503: "unavailable",
 }
 
 TITLES = {
@@ -53,14 +57,36 @@ def handle_csrf_error(error: CSRFError):
     return _respond(400, message)
 
 
-def handle_unexpected_error(error: Exception):
-    from flask import current_app
+UNAVAILABLE = "The service is unavailable for a moment. Please try again in a minute."
+# Served while the database is down: no template, because rendering one loads the signed-in
+# employee (Flask-Login's template context), which needs the database that just failed.
+UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unavailable · Back Office</title></head>
+<body><main><h1>Unavailable</h1><p>{message}</p></main></body></html>
+"""
 
+
+def handle_database_error(error: SQLAlchemyError):
+    """The database is unreachable (or a query failed): 503, no details, and the request's
+    other hooks (request id, log line, security headers) still run."""
+    current_app.logger.error("Database error on %s %s: %s", request.method, request.path,
+                             error.__class__.__name__, exc_info=error)
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session.remove()
+    if wants_json():
+        return jsonify(error=UNAVAILABLE, errorcode="unavailable"), 503
+    return Response(UNAVAILABLE_PAGE.format(message=escape(UNAVAILABLE)), 503, mimetype="text/html")
+
+
+def handle_unexpected_error(error: Exception):
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     return _respond(500, MESSAGES[500])
 
 
 def register_errorhandlers(app) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(SQLAlchemyError, handle_database_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)

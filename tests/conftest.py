@@ -43,7 +43,8 @@ def _fresh_postgres_database(base_url: str):
     """Create a uniquely named database next to the one in base_url; return its URL and a dropper."""
     url = sa.make_url(base_url)
     name = f"portal_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    # No pool: a PostgreSQL restart (tests/multiworker) must not leave it a dead connection.
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
 

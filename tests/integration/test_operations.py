@@ -82,3 +82,22 @@ def test_sign_in_works_while_the_rate_limit_store_is_down(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["302", "/"]
     assert "falling back to in-memory storage" in result.stderr  # and says so in the log
+
+
+def test_a_database_outage_gets_a_plain_503_page_and_json_with_the_request_id(client, db, make_employee,
+                                                                              monkeypatch):
+    make_employee(username="ann")
+    assert log_in(client, "ann").status_code == 302
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("SELECT", {}, Exception("could not connect to server at db.internal"))
+
+    monkeypatch.setattr(db.session, "scalar", down)  # loading the signed-in employee fails
+    monkeypatch.setattr(db.session, "get", down)
+    page = client.get("/account/")
+    api = client.get("/api/mfa/status")
+    assert page.status_code == 503 and "unavailable for a moment" in page.get_data(as_text=True)
+    assert api.status_code == 503 and api.json["errorcode"] == "unavailable"
+    for response in (page, api):
+        assert response.headers["X-Request-ID"] and response.headers["Cache-Control"] == "no-store"
+        assert "db.internal" not in response.get_data(as_text=True)
