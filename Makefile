@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test demo lint bench serve-prod clean
+.PHONY: run test demo lint bench bench-load serve-prod clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_signin.py
 	$(BIN)/python bench/bench_session.py
 	$(BIN)/python bench/bench_pos.py
+
+# Load run: wrk (apt-get install -y wrk) against gunicorn with 2 and 4 workers on a scratch PostgreSQL
+# database and Redis on 127.0.0.1, beside a minimal Flask-Login app; see docs/performance.md.
+bench-load: $(VENV)/.installed-dev
+	$(BIN)/python bench/bench_load.py $(BENCH_LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
