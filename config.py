@@ -52,7 +52,9 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
-    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # The signed cookie lives as long as the server-side session may (SESSION_ABSOLUTE_HOURS,
+    # below) and is not re-signed and re-sent on every answer: the server-side record decides.
+    SESSION_REFRESH_EACH_REQUEST = False
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session it is bound to
     MAX_CONTENT_LENGTH = 1024 * 1024
 
@@ -79,6 +81,7 @@ class Config:
 
     # Server-side session record: sign-in is required again after this, whatever the activity.
     SESSION_ABSOLUTE_HOURS = _env_int("SESSION_ABSOLUTE_HOURS", 12)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=SESSION_ABSOLUTE_HOURS)
 
     # Argon2id parameters (argon2-cffi); RFC 9106 second recommended option.
     ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)

@@ -38,8 +38,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = None  # the server-side session record does this job
 
-    from portal.models import Employee
-
     @login_manager.unauthorized_handler
     def unauthorized():
         from flask import jsonify, redirect, request, url_for
@@ -53,9 +51,9 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_employee(session_token: str):
-        return db.session.scalar(
-            db.select(Employee).where(Employee.session_token == session_token, Employee.active.is_(True))
-        )
+        from portal.security.session_guard import load_signed_in
+
+        return load_signed_in(session_token)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -11,6 +11,7 @@ import time
 import uuid
 
 from flask import Flask, g, request
+from sqlalchemy import inspect
 
 LOGGER = logging.getLogger("portal.requests")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -24,11 +25,14 @@ def start_request() -> None:
 
 
 def _employee_id() -> int | None:
-    token = g.get("api_token")
-    if token is not None:
-        return token.employee_id
-    user = g.get("_login_user")  # Flask-Login's loaded user; never load one just to log it
-    return user.id if user is not None and getattr(user, "is_authenticated", False) else None
+    """From what the request loaded anyway, never with a query of its own."""
+    if "api_employee_id" in g:  # a bearer-token call (portal.api.auth)
+        return g.api_employee_id
+    user = g.get("_login_user")  # Flask-Login's loaded user, if any
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    identity = inspect(user).identity  # known even when a commit has expired the object
+    return identity[0] if identity else None
 
 
 def finish_request(response):

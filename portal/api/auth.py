@@ -23,6 +23,7 @@ def api_caller() -> Employee:
         if record is None:
             raise ApiRefusal("invalidtoken", "The token is not valid: it has expired or was revoked.", 401)
         g.api_token = record
+        g.api_employee_id = record.employee_id
         return record.employee
     if current_user.is_authenticated:
         if request.method not in SAFE_METHODS:

@@ -7,6 +7,7 @@ the token (or browser session) that prepared it, so another token of the same em
 can neither activate it nor learn its secret.
 """
 import hashlib
+from datetime import datetime
 
 from flask import current_app, g, jsonify, request
 from itsdangerous import BadData, URLSafeSerializer
@@ -44,10 +45,10 @@ def _mfa_disabled() -> ApiRefusal:
     return ApiRefusal("mfadisabled", "Multi-factor authentication is off (Sys Config › MFA Status).", 403)
 
 
-def _code_refused(employee: Employee) -> ApiRefusal:
-    if employee.is_second_step_locked(utcnow()):
+def _code_refused(locked_until: datetime | None) -> ApiRefusal:
+    if locked_until is not None:
         return ApiRefusal("accountlocked", "Too many wrong codes. Try again later.", 403,
-                          retry_after=employee.mfa_locked_until.isoformat(timespec="seconds") + "Z")
+                          retry_after=locked_until.isoformat(timespec="seconds") + "Z")
     return ApiRefusal("invalidotp", "That code is not valid.", 401)
 
 
@@ -134,7 +135,8 @@ def mfa_activate(employee: Employee):
                          field="enrolment_id")
     codes = mfa.activate(employee, credential.id, data["code"], client_address(), _binding())
     if codes is None:
-        raise _code_refused(employee)
+        now = utcnow()
+        raise _code_refused(employee.mfa_locked_until if employee.is_second_step_locked(now) else None)
     return jsonify(activated=True, recovery_codes=codes)
 
 
@@ -155,7 +157,7 @@ def mfa_verify(employee: Employee):
     else:
         result = mfa.verify(employee, method, data["code"], client_address(), binding=_binding())
     if not result.ok:
-        raise _code_refused(employee)
+        raise _code_refused(result.locked_until)
     return jsonify(valid=True, method=result.method, recovery_codes_left=result.recovery_codes_left)
 
 

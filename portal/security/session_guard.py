@@ -44,6 +44,25 @@ def begin_session(employee: Employee) -> UserSession:
     return record
 
 
+def load_signed_in(session_token: str) -> Employee | None:
+    """Flask-Login's user loader: the active employee with this session token and, in the same
+    query, this browser's session row (kept on g for the guard), one round trip per request."""
+    sid = session.get(SESSION_ID_KEY)
+    query = db.select(Employee).where(Employee.session_token == session_token, Employee.active.is_(True))
+    if not sid:
+        return db.session.scalar(query)
+    row = db.session.execute(
+        query.add_columns(UserSession).outerjoin(
+            UserSession, (UserSession.id == sid) & (UserSession.employee_id == Employee.id))
+    ).first()
+    if row is None:
+        return None
+    employee, record = row
+    if record is not None:
+        g.session_record = record  # held here, or the identity map could let it go and query again
+    return employee
+
+
 def current_session_record() -> UserSession | None:
     """This browser's session row, loaded once per request (the guard loads it first)."""
     sid = session.get(SESSION_ID_KEY)
