@@ -1,9 +1,15 @@
 """Reading and changing system-wide settings (Sys Config).
 
 Each setting is declared once with its default; stored rows override defaults.
-Values are read from the database once per request (cached on `flask.g`), so
-a change saved by one worker applies on the next request of every worker.
+Every change also writes a new random version (one row, in the same transaction).
+A worker keeps the last values it read with their version, and on each request
+reads only the version (in the signed-in employee's query when there is one,
+see `version_column`), reading the rows again only when the version has changed.
+So a change saved by one worker applies on the next request of every worker,
+without a full read of the settings per request (docs/performance.md).
 """
+import threading
+import uuid
 from typing import Any
 
 from flask import g, has_request_context
@@ -20,13 +26,54 @@ def register(key: str, default: Any) -> None:
     DEFAULTS.setdefault(key, default)
 
 
+VERSION_KEY = "settings.version"  # internal: not a setting, never in DEFAULTS
+_cache_lock = threading.Lock()
+_cache: dict[str, Any] = {"version": None, "values": None}
+
+
+def version_column():
+    """The settings version as a scalar subquery, to ride along in a query the request makes anyway."""
+    return db.select(Setting.value).where(Setting.key == VERSION_KEY).scalar_subquery()
+
+
+def note_version(version: Any) -> None:
+    """The version read by another query of this request (the user loader)."""
+    if has_request_context():
+        g.settings_version = version
+
+
+def _current_version() -> Any:
+    if has_request_context() and "settings_version" in g:
+        return g.settings_version
+    return db.session.scalar(db.select(Setting.value).where(Setting.key == VERSION_KEY))
+
+
+def _read_rows() -> dict[str, Any]:
+    return {key: value for key, value in db.session.execute(db.select(Setting.key, Setting.value))
+            if key != VERSION_KEY}
+
+
 def _stored() -> dict[str, Any]:
     if has_request_context() and "settings" in g:
         return g.settings
-    values = {key: value for key, value in db.session.execute(db.select(Setting.key, Setting.value))}
+    version = _current_version()
+    with _cache_lock:
+        cached = _cache["values"] if version is not None and _cache["version"] == version else None
+    if cached is None:
+        cached = _read_rows()
+        if version is not None:  # without a version row there is nothing to check a copy against
+            with _cache_lock:
+                _cache.update(version=version, values=cached)
     if has_request_context():
-        g.settings = values
-    return values
+        g.settings = cached
+    return cached
+
+
+def bump_version() -> None:
+    """Mark the stored settings as changed; part of the caller's transaction."""
+    row = db.session.get(Setting, VERSION_KEY) or Setting(key=VERSION_KEY)
+    row.value = uuid.uuid4().hex
+    db.session.add(row)
 
 
 def derived(name: str, build):
@@ -57,6 +104,8 @@ def save(changes: dict[str, Any], actor=None, audit: bool = True) -> dict[str, t
         row.updated_by_id = actor.id if actor is not None else None
         db.session.add(row)
         changed[key] = (old, new)
+    if changed:
+        bump_version()
     if changed and audit:
         record_event(
             "settings.changed",
@@ -67,4 +116,5 @@ def save(changes: dict[str, Any], actor=None, audit: bool = True) -> dict[str, t
     if has_request_context():
         g.pop("settings", None)
         g.pop("settings_derived", None)
+        g.pop("settings_version", None)
     return changed

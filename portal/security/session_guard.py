@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from flask import flash, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
+from portal import settings
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee, UserSession
@@ -46,18 +47,17 @@ def begin_session(employee: Employee) -> UserSession:
 
 def load_signed_in(session_token: str) -> Employee | None:
     """Flask-Login's user loader: the active employee with this session token and, in the same
-    query, this browser's session row (kept on g for the guard), one round trip per request."""
+    query, this browser's session row (kept on g for the guard) and the settings version (see
+    portal.settings): one round trip where there were three."""
     sid = session.get(SESSION_ID_KEY)
-    query = db.select(Employee).where(Employee.session_token == session_token, Employee.active.is_(True))
-    if not sid:
-        return db.session.scalar(query)
-    row = db.session.execute(
-        query.add_columns(UserSession).outerjoin(
-            UserSession, (UserSession.id == sid) & (UserSession.employee_id == Employee.id))
-    ).first()
+    query = (db.select(Employee, UserSession, settings.version_column())
+             .where(Employee.session_token == session_token, Employee.active.is_(True))
+             .outerjoin(UserSession, (UserSession.id == (sid or "")) & (UserSession.employee_id == Employee.id)))
+    row = db.session.execute(query).first()
     if row is None:
         return None
-    employee, record = row
+    employee, record, version = row
+    settings.note_version(version)
     if record is not None:
         g.session_record = record  # held here, or the identity map could let it go and query again
     return employee

@@ -51,6 +51,7 @@ def create_first_administrator(data: EmployeeData, password: str) -> Employee | 
     if not claimed or not setup_needed():
         db.session.rollback()
         return None
+    settings.bump_version()  # the token row is gone: no worker may keep it in its copy
     try:
         employee = create_employee(data, password, actor=None, commit=False)
     except EmployeeRuleError:

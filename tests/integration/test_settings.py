@@ -46,3 +46,60 @@ def test_a_change_saved_by_another_worker_applies_on_the_next_request(app, db, a
         db.engine.dispose()
     with app.app_context(), app.test_request_context():
         assert settings.get("test.shared") == "new"
+
+
+def test_a_change_written_by_another_process_is_seen_on_the_next_request(app, db, admin):
+    """Another worker's save, played by a separate connection writing the rows and a new version
+    the way settings.save does: the copy this process keeps is never used past that."""
+    import json
+    import uuid
+
+    import sqlalchemy as sa
+
+    settings.register("test.elsewhere", "old")
+    settings.save({"test.elsewhere": "old-but-stored"})
+    with app.app_context(), app.test_request_context():  # a request of its own, with its own `g`
+        assert settings.get("test.elsewhere") == "old-but-stored"  # now cached with its version
+    with db.engine.begin() as other_process:
+        other_process.execute(sa.text("UPDATE setting SET value = :v WHERE key = 'test.elsewhere'"),
+                              {"v": json.dumps("changed elsewhere")})
+        other_process.execute(sa.text("UPDATE setting SET value = :v WHERE key = 'settings.version'"),
+                              {"v": json.dumps(uuid.uuid4().hex)})
+    with app.app_context(), app.test_request_context():
+        assert settings.get("test.elsewhere") == "changed elsewhere"
+
+
+def _reads_every_setting(statement: str) -> bool:
+    """SELECT setting.key, setting.value FROM setting (the version subquery has a WHERE)."""
+    flat = " ".join(statement.split()).lower()
+    return flat.startswith("select setting.") and "from setting" in flat and "where" not in flat
+
+
+def test_a_signed_in_page_view_reads_the_settings_rows_only_after_a_change(app, db, client, make_employee):
+    """The user loader's query brings the settings version; the rows are read again only when it
+    changed (docs/performance.md)."""
+    import sqlalchemy as sa
+
+    from tests.conftest import log_in
+
+    make_employee(username="ann")
+    settings.save({"session.timeout_minutes": 100})
+    assert log_in(client, "ann").status_code == 302
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        client.get("/account/")
+        client.get("/account/")
+        full_reads_before = sum(_reads_every_setting(s) for s in statements)
+        settings.save({"session.timeout_minutes": 90})
+        statements.clear()
+        client.get("/account/")
+        full_reads_after = sum(_reads_every_setting(s) for s in statements)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    assert full_reads_before == 0
+    assert full_reads_after == 1
