@@ -6,9 +6,7 @@ from portal.clock import utcnow
 from portal.security.audit import EVENT_LABELS
 from portal.security.permissions import require_administrator
 from portal.services.audit_log import AuditFilter, AuditPage, audit_csv, audit_page
-
-# Page markers are row ids; anything else (text, out of a 64-bit column's range) is ignored.
-MAX_ID = 2**63 - 1
+from portal.url_ids import page_marker
 
 
 def _filter_form() -> tuple[AuditFilterForm, AuditFilter | None]:
@@ -18,16 +16,11 @@ def _filter_form() -> tuple[AuditFilterForm, AuditFilter | None]:
     return form, (form.to_filter() if form.validate() else None)
 
 
-def _page_marker(name: str) -> int | None:
-    value = request.args.get(name, type=int)
-    return value if value is not None and -MAX_ID <= value <= MAX_ID else None
-
-
 @bp.get("/")
 @require_administrator
 def index():
     form, filters = _filter_form()
-    page = (audit_page(filters, before=_page_marker("before"), after=_page_marker("after"))
+    page = (audit_page(filters, before=page_marker("before"), after=page_marker("after"))
             if filters is not None else AuditPage([], None, None))
     return render_template("audit/index.html", form=form, page=page, labels=EVENT_LABELS,
                            args=form.query_args())

@@ -18,16 +18,11 @@ from portal.services.employees import (
     update_employee,
 )
 from portal.services.sessions import session_views
-
-# The id column is a 32-bit integer; a larger number in the URL names no employee (and
-# would overflow the database driver), so it is a 404 before any query.
-MAX_EMPLOYEE_ID = 2**31 - 1
+from portal.url_ids import get_by_id
 
 
 def employee_or_404(employee_id: int) -> Employee:
-    if employee_id > MAX_EMPLOYEE_ID:
-        abort(404)
-    return db.session.get(Employee, employee_id) or abort(404)
+    return get_by_id(Employee, employee_id) or abort(404)
 
 
 def render_edit_page(employee: Employee, form=None, password_form=None, reset_form=None, status: int = 200):

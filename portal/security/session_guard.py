@@ -117,9 +117,7 @@ def end_all_access(employee: Employee, reason: str, keep: UserSession | None = N
     session ended (except `keep`) and every API token revoked. The caller commits."""
     employee.rotate_session_token()
     end_all_sessions(employee, reason, keep=keep)
-    revoked = revoke_all_tokens(employee, reason, utcnow())
-    if revoked:
-        record_event("api.tokens_revoked", subject=employee, details={"reason": reason, "count": revoked})
+    revoke_all_tokens(employee, reason, utcnow())
 
 
 EXPIRED_MESSAGE = "Your session expired due to inactivity."

@@ -12,6 +12,7 @@ from portal.models.employee import search_key
 from portal.models.terminal import terminal_employee
 from portal.security.audit import record_event
 from portal.services.employees import MAX_PAGE
+from portal.url_ids import get_by_id
 
 KEY_PATTERN = r"^[A-Za-z0-9._-]{4,64}$"
 KEY_MESSAGE = "A Terminal Key Identifier has 4 to 64 letters, digits or . _ - (no spaces)."
@@ -19,8 +20,6 @@ NAME_MAX_LENGTH = 120
 KEY_TAKEN = "Another terminal already has this Terminal Key Identifier."
 KEY_OF_LINKED = ("The linked device knows this terminal by its Terminal Key Identifier: untick "
                  "Is linked to a physical device to change it, then link the device again with the new one.")
-# The id column is a 32-bit integer; a larger number in a URL names no terminal.
-MAX_TERMINAL_ID = 2**31 - 1
 
 
 class TerminalRuleError(ValueError):
@@ -49,7 +48,7 @@ def find_terminal(key_identifier: str | None) -> PosTerminal | None:
 
 
 def get_terminal(terminal_id: int) -> PosTerminal | None:
-    return db.session.get(PosTerminal, terminal_id) if 0 < terminal_id <= MAX_TERMINAL_ID else None
+    return get_by_id(PosTerminal, terminal_id)
 
 
 def link_counts() -> tuple[int, int]:

@@ -14,11 +14,11 @@ from portal.models import ApiToken, Employee
 from portal.security.api_tokens import revoke_all_tokens
 from portal.security.audit import record_event
 from portal.services.api_tokens import MOBILE_APP, SERVICES, revoke_token
+from portal.url_ids import MAX_ROW_ID
 
 BY_EMPLOYEE = "revoked by the employee"
 BY_ADMINISTRATOR = "revoked by an administrator"
 SERVICE_REMOVED = "service removed"
-MAX_TOKEN_ID = 2**31 - 1  # a larger number in a URL names no token (and would overflow the driver)
 
 
 class ServiceRuleError(ValueError):
@@ -67,16 +67,14 @@ def remove_service(name: str, actor: Employee) -> int:
 
 def revoke_one(employee: Employee, token_id: int, actor: Employee, reason: str) -> bool:
     """Revoke one of the employee's live tokens; False when they have no such token."""
-    if not 0 < token_id <= MAX_TOKEN_ID:
+    if not 0 < token_id <= MAX_ROW_ID:
         return False
     return revoke_token(employee, token_id, actor, reason)
 
 
 def revoke_all(employee: Employee, actor: Employee, reason: str = BY_ADMINISTRATOR) -> int:
     """Revoke every live token of the employee; audited as api.tokens_revoked. Returns how many."""
-    revoked = revoke_all_tokens(employee, reason, utcnow())
+    revoked = revoke_all_tokens(employee, reason, utcnow(), actor=actor)
     if revoked:
-        record_event("api.tokens_revoked", actor=actor, subject=employee, details={"reason": reason,
-                                                                                   "count": revoked})
         db.session.commit()
     return revoked

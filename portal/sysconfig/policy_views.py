@@ -15,12 +15,11 @@ from portal.sysconfig.policies import (
     update_policy,
 )
 from portal.sysconfig.policy_forms import METHOD_LABELS, DeletePolicyForm, PolicyForm
-
-MAX_ID = 2**31 - 1  # a larger number in the URL names no policy (and would overflow the driver)
+from portal.url_ids import get_by_id
 
 
 def policy_or_404(policy_id: int) -> AccessPolicy:
-    return (db.session.get(AccessPolicy, policy_id) if policy_id <= MAX_ID else None) or abort(404)
+    return get_by_id(AccessPolicy, policy_id) or abort(404)
 
 
 @bp.get("/access-policies")

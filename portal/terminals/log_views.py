@@ -7,14 +7,7 @@ from portal.services.terminal_log import LogPage, log_page, recent_cache_warning
 from portal.services.terminals import get_terminal
 from portal.terminals import bp
 from portal.terminals.forms import LogFilterForm
-
-# Page markers are row ids; anything else (text, beyond a 64-bit number) is ignored.
-MAX_ID = 2**63 - 1
-
-
-def _page_marker(name: str) -> int | None:
-    value = request.args.get(name, type=int)
-    return value if value is not None and -MAX_ID <= value <= MAX_ID else None
+from portal.url_ids import page_marker
 
 
 @bp.get("/<int:terminal_id>/log")
@@ -23,7 +16,7 @@ def log(terminal_id: int):
     terminal = get_terminal(terminal_id) or abort(404)
     form = LogFilterForm(request.args)
     # An invalid filter shows its error and no rows, never the whole log as if filtered.
-    page = (log_page(terminal.id, form.to_filter(), before=_page_marker("before"), after=_page_marker("after"))
+    page = (log_page(terminal.id, form.to_filter(), before=page_marker("before"), after=page_marker("after"))
             if form.validate() else LogPage([], None, None))
     return render_template("terminals/log.html", terminal=terminal, form=form, page=page, args=form.query_args(),
                            warning=recent_cache_warning(terminal, utcnow()))

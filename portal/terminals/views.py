@@ -19,8 +19,8 @@ from portal.services.terminals import (
 )
 from portal.terminals import bp
 from portal.terminals.forms import AddEmployeeForm, EditTerminalForm, SearchForm, TerminalForm
+from portal.url_ids import get_by_id
 
-MAX_EMPLOYEE_ID = 2**31 - 1  # a 32-bit id column: a larger number in the URL names no employee
 UNLINKED = "The device is unlinked: it will be asked for a Terminal Key Identifier on its next visit."
 RELINKED = ("A device was linked to this terminal after you opened the page; that link is kept. "
             "Untick Is linked to a physical device again to unlink it.")
@@ -104,7 +104,7 @@ def add_employee(terminal_id: int):
 @require_manager
 def remove_employee(terminal_id: int, employee_id: int):
     terminal = get_terminal(terminal_id) or abort(404)
-    employee = (db.session.get(Employee, employee_id) if employee_id <= MAX_EMPLOYEE_ID else None) or abort(404)
+    employee = get_by_id(Employee, employee_id) or abort(404)
     if disallow_employee(terminal, employee, current_user):
         flash(f"{employee.full_name} ({employee.username}) is no longer named on this terminal.", "success")
     return redirect(url_for("terminals.edit", terminal_id=terminal.id, _anchor="employees"))
