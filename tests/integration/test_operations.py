@@ -101,3 +101,27 @@ def test_a_database_outage_gets_a_plain_503_page_and_json_with_the_request_id(cl
     for response in (page, api):
         assert response.headers["X-Request-ID"] and response.headers["Cache-Control"] == "no-store"
         assert "db.internal" not in response.get_data(as_text=True)
+
+
+def test_a_signed_in_page_view_resends_no_cookie_and_loads_the_session_with_the_employee(client, db,
+                                                                                         make_employee):
+    """The server-side session decides; the signed cookie is not re-signed on every answer, and
+    the employee, their session row and the settings version come in one statement."""
+    import sqlalchemy as sa
+
+    make_employee(username="ann")
+    assert log_in(client, "ann").status_code == 302
+    client.get("/")  # the first page view may still set things in the session
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()).lower())
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        response = client.get("/")  # the start page lists no sessions of its own
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    session_reads = [s for s in statements if "from user_session" in s or "join user_session" in s]
+    assert len(session_reads) == 1 and "from employee" in session_reads[0]
