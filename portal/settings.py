@@ -5,6 +5,7 @@ Every change also writes a new random version (one row, in the same transaction)
 A worker keeps the last values it read with their version, and on each request
 reads only the version (in the signed-in employee's query when there is one,
 see `version_column`), reading the rows again only when the version has changed.
+Values derived from the settings (`derived`) are kept with the values they came from.
 So a change saved by one worker applies on the next request of every worker,
 without a full read of the settings per request (docs/performance.md).
 """
@@ -28,7 +29,7 @@ def register(key: str, default: Any) -> None:
 
 VERSION_KEY = "settings.version"  # internal: not a setting, never in DEFAULTS
 _cache_lock = threading.Lock()
-_cache: dict[str, Any] = {"version": None, "values": None}
+_cache: dict[str, Any] = {"version": None, "values": None, "derived": {}}
 
 
 def version_column():
@@ -63,7 +64,7 @@ def _stored() -> dict[str, Any]:
         cached = _read_rows()
         if version is not None:  # without a version row there is nothing to check a copy against
             with _cache_lock:
-                _cache.update(version=version, values=cached)
+                _cache.update(version=version, values=cached, derived={})
     if has_request_context():
         g.settings = cached
     return cached
@@ -77,13 +78,26 @@ def bump_version() -> None:
 
 
 def derived(name: str, build):
-    """A value computed from settings (e.g. the typed MFA settings), built once per request."""
-    if not has_request_context():
-        return build()
-    cache = g.setdefault("settings_derived", {})
-    if name not in cache:
-        cache[name] = build()
-    return cache[name]
+    """A value computed from the settings alone (e.g. the typed MFA settings), built once per
+    settings version in each process; it must be immutable, as requests share it. Without a
+    version row yet (no change ever saved) it is built once per request."""
+    values = _stored()
+    with _cache_lock:
+        shared = _cache["derived"] if _cache["values"] is values else None
+        if shared is not None and name in shared:
+            return shared[name]
+    if shared is None:
+        if not has_request_context():
+            return build()
+        per_request = g.setdefault("settings_derived", {})
+        if name not in per_request:
+            per_request[name] = build()
+        return per_request[name]
+    value = build()
+    with _cache_lock:
+        if _cache["values"] is values:  # not replaced by a newer version meanwhile
+            _cache["derived"][name] = value
+    return value
 
 
 def get(key: str) -> Any:

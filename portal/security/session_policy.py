@@ -53,10 +53,14 @@ class SessionPolicy:
 
 
 def current() -> SessionPolicy:
+    inactivity, warning = settings.derived("session.timeouts", _timeouts)
+    return SessionPolicy(inactivity=inactivity, warning=warning,
+                         absolute=timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"]))
+
+
+def _timeouts() -> tuple[timedelta | None, timedelta]:
+    """The inactivity timeout (None when it does not apply) and the warning before it."""
     mfa = mfa_settings.current()
     applies = settings.get("session.timeout_applies") == ALWAYS or (mfa.enabled and mfa.mandatory)
-    return SessionPolicy(
-        inactivity=timedelta(minutes=int(settings.get("session.timeout_minutes"))) if applies else None,
-        warning=timedelta(minutes=int(settings.get("session.warning_minutes"))),
-        absolute=timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"]),
-    )
+    return (timedelta(minutes=int(settings.get("session.timeout_minutes"))) if applies else None,
+            timedelta(minutes=int(settings.get("session.warning_minutes"))))

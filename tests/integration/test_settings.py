@@ -103,3 +103,53 @@ def test_a_signed_in_page_view_reads_the_settings_rows_only_after_a_change(app, 
         sa.event.remove(db.engine, "before_cursor_execute", note)
     assert full_reads_before == 0
     assert full_reads_after == 1
+
+
+def test_a_derived_value_is_built_once_per_version_and_never_outlives_it(app, db):
+    """What is computed from the settings (the typed MFA settings, the session timeouts) is kept with
+    the values it came from: built once while the version stands, again after any change."""
+    import json
+    import uuid
+
+    import sqlalchemy as sa
+
+    settings.register("test.derived", "first")
+    settings.save({"test.derived": "second"})
+    builds = []
+
+    def build():
+        builds.append(settings.get("test.derived"))
+        return builds[-1].upper()
+
+    for _ in range(3):  # three requests, each with its own `g`
+        with app.app_context(), app.test_request_context():
+            assert settings.derived("test.derived.upper", build) == "SECOND"
+    assert builds == ["second"]
+    with db.engine.begin() as other_process:
+        other_process.execute(sa.text("UPDATE setting SET value = :v WHERE key = 'test.derived'"),
+                              {"v": json.dumps("third")})
+        other_process.execute(sa.text("UPDATE setting SET value = :v WHERE key = 'settings.version'"),
+                              {"v": json.dumps(uuid.uuid4().hex)})
+    with app.app_context(), app.test_request_context():
+        assert settings.derived("test.derived.upper", build) == "THIRD"
+    assert builds == ["second", "third"]
+
+
+def test_the_session_timeout_follows_a_change_made_by_another_worker(app, db):
+    from config import TestingConfig
+    from portal import create_app
+    from portal.security import session_policy
+
+    class OtherWorker(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
+
+    settings.save({"session.timeout_applies": session_policy.ALWAYS, "session.timeout_minutes": 100})
+    with app.app_context(), app.test_request_context():
+        assert session_policy.current().inactivity.total_seconds() == 100 * 60
+    other_worker = create_app(OtherWorker)
+    with other_worker.app_context():
+        settings.save({"session.timeout_minutes": 30})
+        db.session.remove()
+        db.engine.dispose()
+    with app.app_context(), app.test_request_context():
+        assert session_policy.current().inactivity.total_seconds() == 30 * 60
