@@ -15,15 +15,22 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# Sent unless the view set its own value.
+DEFAULT_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+HTTPS_HEADERS = DEFAULT_HEADERS + (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+
+
 def add_security_headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    present = {name.lower() for name in headers.keys()}  # one pass over the headers, not one per default
+    headers.extend([(name, value) for name, value in (HTTPS_HEADERS if request.is_secure else DEFAULT_HEADERS)
+                    if name.lower() not in present])
     if request.endpoint not in ("static", "bootstrap.static"):
         # Pages, exports and JSON hold personal data or secrets: never keep them in a cache.
         headers["Cache-Control"] = "no-store"

@@ -22,6 +22,20 @@ def test_hsts_when_served_over_https(client):
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
+def test_each_security_header_is_sent_once_and_a_views_own_value_is_kept(app):
+    from flask import Response
+
+    from portal.security.headers import add_security_headers
+
+    own = Response("x", headers={"x-frame-options": "SAMEORIGIN", "Referrer-Policy": "no-referrer"})
+    with app.test_request_context("/login", base_url="https://localhost"):
+        headers = add_security_headers(own).headers
+    assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert headers.getlist("Referrer-Policy") == ["no-referrer"]
+    assert len(headers.getlist("Content-Security-Policy")) == 1
+    assert len(headers.getlist("Strict-Transport-Security")) == 1
+
+
 def test_pages_have_no_inline_script(client, admin_client):
     for url in ("/", "/employees/", "/employees/new", "/audit/", "/account/"):
         html = admin_client.get(url).get_data(as_text=True)
