@@ -403,6 +403,7 @@ class Figures:
     bad_status: int
     socket_errors: str
     other_cpu: float = 0.0  # % of the machine's CPU time used by processes not serving the run
+    cpu_ms: dict[str, float] | None = None  # CPU time per request answered, by part of the run (CpuWatch)
 
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -481,14 +482,25 @@ class CpuWatch:
     def __exit__(self, *exc) -> None:
         busy, processes, children = _busy_ticks(), _process_ticks(), os.times()
         backends = _backends(self.database)
-        ours = round((children.children_user + children.children_system - self.children.children_user
-                      - self.children.children_system) * CLOCK_TICKS)  # wrk, reaped by now
+        wrk = round((children.children_user + children.children_system - self.children.children_user
+                     - self.children.children_system) * CLOCK_TICKS)  # reaped by now
+        self.parts = {"workers": 0, "PostgreSQL": 0, "Redis": 0, "wrk": wrk, "bench": 0}
         for pid, (group, name, ticks) in processes.items():
-            if (group == self.group or pid in backends or name == "redis-server"
-                    or pid in (os.getpid(), self.profiler)):
-                ours += ticks - self.processes.get(pid, (0, "", 0))[2]
+            part = ("workers" if group == self.group else "PostgreSQL" if pid in backends
+                    else "Redis" if name == "redis-server" else "bench" if pid in (os.getpid(), self.profiler)
+                    else None)
+            if part is not None:
+                self.parts[part] += ticks - self.processes.get(pid, (0, "", 0))[2]
         capacity = (time.monotonic() - self.started) * CLOCK_TICKS * (os.cpu_count() or 1)
-        self.other = max(0.0, 100 * (busy - self.busy - ours) / capacity)
+        self.other = max(0.0, 100 * (busy - self.busy - sum(self.parts.values())) / capacity)
+        self.kernel = max(0, busy - self.busy - sum(self.parts.values()))  # softirq (loopback) and the rest
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        """CPU milliseconds per request answered, by part; "machine" is all busy time, others included."""
+        ms = 1000 / CLOCK_TICKS / max(requests, 1)
+        figures = {part: ticks * ms for part, ticks in self.parts.items() if part != "bench"}
+        figures["machine"] = (sum(self.parts.values()) + self.kernel) * ms
+        return figures
 
 
 def measure(args, server: "Server", path: str, headers: dict[str, str], script: Path | None = None,
@@ -511,6 +523,7 @@ def measure(args, server: "Server", path: str, headers: dict[str, str], script: 
     with CpuWatch(server, args.database, spy.pid if spy else None) as watch:
         figures = run_wrk(args, server.url + path, headers, script, args.duration, connections)
     figures.other_cpu = watch.other
+    figures.cpu_ms = watch.per_request(figures.requests)
     server.settle()
     if spy is not None:
         spy.wait(timeout=60)
@@ -678,6 +691,13 @@ def report(args, rows: list[Row]) -> None:
         f = row.figures
         print(f"  {row.workers} workers, {row.case}: {f.requests} requests, {f.bad_status} non-2xx/3xx, "
               f"socket errors {f.socket_errors}; {row.note}")
+    print("\nCPU time per request answered (ms; clock ticks of 10 ms, so a figure near 0 means < 0.1), by part of "
+          "the run;\n'machine' is all busy CPU time of the machine per request, the kernel's loopback work included:")
+    parts = ("workers", "PostgreSQL", "Redis", "wrk", "machine")
+    print(f"  {'workers':>7}  {'case':<30} " + " ".join(f"{p:>10}" for p in parts))
+    for row in rows:
+        cpu = row.figures.cpu_ms or {}
+        print(f"  {row.workers:>7}  {row.case:<30} " + " ".join(f"{cpu.get(p, 0):10.2f}" for p in parts))
     busy = [f"{r.workers} workers, {r.case} ({r.figures.other_cpu:.0f}%)" for r in rows
             if r.figures.other_cpu > BUSY_OTHER_CPU]
     if busy:
