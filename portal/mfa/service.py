@@ -275,9 +275,7 @@ def verify(employee: Employee, method_name: str, code: str, address: str | None 
         return Verification(False, locked_until=employee.mfa_locked_until)
     method = METHODS.get(method_name)
     if method is None or not code or not method.available(employee) or not method.check(employee, code, now, binding):
-        _register_failure(employee, now, method_name, address)
-        return Verification(False, locked_until=employee.mfa_locked_until
-                            if employee.is_second_step_locked(now) else None)
+        return Verification(False, locked_until=_register_failure(employee, now, method_name, address))
     lockout.clear(employee, lockout.SECOND_STEP)
     left = recovery_codes.remaining(employee.id)
     if method_name == "recovery":
@@ -304,17 +302,19 @@ def notify_after_sign_in(employee: Employee, result: Verification) -> None:
                 left=result.recovery_codes_left, when=utcnow())
 
 
-def _register_failure(employee: Employee, now: datetime, method: str, address: str | None) -> None:
+def _register_failure(employee: Employee, now: datetime, method: str, address: str | None) -> datetime | None:
+    """Count and audit a failed second step, committed; returns the lock's end when it locked."""
     cfg = mfa_settings.current()
-    employee.mfa_last_failure_at = now
-    employee.mfa_last_failure_address = address
     record_event("mfa.verify_failed", subject=employee, actor=employee, details={"method": method})
+    locked_until = None
     if lockout.register_failure(employee, lockout.SECOND_STEP, now, cfg.failed_limit, cfg.lock_minutes,
-                                mfa_settings.MAX_LOCK_MINUTES):
+                                mfa_settings.MAX_LOCK_MINUTES,
+                                also={"mfa_last_failure_at": now, "mfa_last_failure_address": address}):
+        locked_until = employee.mfa_locked_until
         record_event("mfa.locked", subject=employee, details={
-            "until": employee.mfa_locked_until.isoformat(timespec="seconds"),
-            "lock_number": employee.mfa_lockout_count})
-    db.session.commit()
+            "until": locked_until.isoformat(timespec="seconds"), "lock_number": employee.mfa_lockout_count})
+    db.session.commit()  # expires the employee: what the caller needs is returned, not read again
+    return locked_until
 
 
 # --- the employee's own changes (each after a fresh proof, see account/) -----

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
 from portal.models import Employee
@@ -34,12 +35,21 @@ def lock_period(lock_number: int, base_minutes: int, max_minutes: int) -> timede
 
 
 def register_failure(employee: Employee, counter: Counter, now: datetime, threshold: int,
-                     base_minutes: int, max_minutes: int) -> bool:
-    """Count one failure atomically; lock at the threshold. Returns True when this failure locked."""
+                     base_minutes: int, max_minutes: int, also: dict[str, object] | None = None) -> bool:
+    """Count one failure atomically; lock at the threshold. Returns True when this failure locked.
+
+    One `UPDATE … RETURNING` increments the counter, writes the columns in `also` (e.g. when and
+    from where the failure came) and reads the new count back."""
     column = getattr(Employee, counter.failures)
-    db.session.execute(update(Employee).where(Employee.id == employee.id).values({column: column + 1}))
-    db.session.refresh(employee, [counter.failures])
-    if getattr(employee, counter.failures) < threshold:
+    written = dict(also or {})
+    failures = db.session.execute(
+        update(Employee).where(Employee.id == employee.id)
+        .values({column: column + 1, **{getattr(Employee, name): value for name, value in written.items()}})
+        .returning(column).execution_options(synchronize_session=False)
+    ).scalar_one()
+    for name, value in (written | {counter.failures: failures}).items():
+        set_committed_value(employee, name, value)  # what the row now holds: nothing left to flush
+    if failures < threshold:
         return False
     lock_number = getattr(employee, counter.locks) + 1
     setattr(employee, counter.locks, lock_number)

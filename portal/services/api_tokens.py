@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
+from sqlalchemy.orm import contains_eager
 
 from portal import settings
 from portal.clock import utcnow
@@ -127,12 +128,21 @@ def bearer_token(token: str | None) -> ApiToken | None:
     Notes its use at most once a minute."""
     if not token or len(token) > 200:
         return None
-    record = db.session.scalar(db.select(ApiToken).where(ApiToken.token_digest == api_token_digest(token)))
+    # The token, its employee and the settings version (portal.settings) in one query; the
+    # employee is kept on record.employee, so it is not read again.
+    row = db.session.execute(
+        db.select(ApiToken, settings.version_column()).join(ApiToken.employee)
+        .options(contains_eager(ApiToken.employee))
+        .where(ApiToken.token_digest == api_token_digest(token))).first()
+    if row is None:
+        return None
+    record, version = row
+    settings.note_version(version)
     now = utcnow()
-    if record is None or not record.is_valid(now) or enabled_service(record.service) is None:
+    if not record.is_valid(now) or enabled_service(record.service) is None:
         return None  # a disabled service's tokens stop working until it is enabled again
-    employee = db.session.get(Employee, record.employee_id)
-    if employee is None or not employee.active or record.session_mark != session_mark(employee):
+    employee = record.employee
+    if not employee.active or record.session_mark != session_mark(employee):
         return None
     if not record.mfa_verified and settings.get(MFA_FOR_APPS) and mfa.status(employee).must_use:
         return None  # issued with a password alone, before MFA was asked of this employee

@@ -210,6 +210,40 @@ def test_verify_accepts_a_code_once_and_counts_wrong_ones_to_the_lock(client, ma
     assert events.count("mfa.verify_failed") == 4 and "mfa.locked" in events
 
 
+def test_a_refused_code_is_counted_with_the_time_and_address_in_one_update(client, make_employee, mfa_on,
+                                                                           frozen_clock, db):
+    """The load bench's code check: the token, its employee and the settings version are one read,
+    the failure one UPDATE … RETURNING, and nothing is read again after the commit."""
+    import sqlalchemy as sa
+
+    mfa_on()
+    ann_id = make_employee(username="ann").id
+    headers = bearer("ann")
+    enrol(client, headers)
+    client.post("/api/mfa/verify", json={"code": "000001"}, headers=headers)  # notes the token's use
+    frozen_clock.advance(timedelta(seconds=5))
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()).lower())
+
+    db.session.remove()
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        refused = client.post("/api/mfa/verify", json={"code": "000000"}, headers=headers)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    assert refused.status_code == 401 and refused.json["errorcode"] == "invalidotp"
+    reads_of_the_employee = [s for s in statements if s.startswith("select") and "from employee" in s
+                             and "api_token" not in s]
+    updates = [s for s in statements if s.startswith("update employee")]
+    assert sum("from api_token" in s for s in statements) == 1
+    assert reads_of_the_employee == []
+    assert len(updates) == 1 and "mfa_last_failure_at" in updates[0] and "returning" in updates[0]
+    row = db.session.get(Employee, ann_id)
+    assert row.mfa_failed_count == 2 and row.mfa_last_failure_at == frozen_clock.utcnow()
+
+
 def test_activate_with_wrong_codes_locks_too(client, make_employee, mfa_on, frozen_clock):
     mfa_on("optional", **{"mfa.failed_limit": 2})
     make_employee(username="ann")
