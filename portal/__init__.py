@@ -24,9 +24,22 @@ def create_app(config=None) -> Flask:
     return app
 
 
+# UPDATE … RETURNING (the failure counters, portal/security/lockout.py) needs SQLite 3.35.
+MIN_SQLITE = (3, 35, 0)
+
+
+def check_sqlite_version(uri: str) -> None:
+    import sqlite3
+
+    if uri.startswith("sqlite") and sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: the portal needs "
+                           f"{'.'.join(map(str, MIN_SQLITE))} or newer (or PostgreSQL)")
+
+
 def register_extensions(app: Flask) -> None:
     from portal.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
 
+    check_sqlite_version(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True)
     limiter.init_app(app)  # before CSRF, so that a flood is refused before any other work

@@ -303,16 +303,17 @@ def notify_after_sign_in(employee: Employee, result: Verification) -> None:
 
 
 def _register_failure(employee: Employee, now: datetime, method: str, address: str | None) -> datetime | None:
-    """Count and audit a failed second step, committed; returns the lock's end when it locked."""
+    """Count and audit a failed second step, committed; returns the lock's end when the employee
+    is now locked (by this failure, or by another request's meanwhile)."""
     cfg = mfa_settings.current()
     record_event("mfa.verify_failed", subject=employee, actor=employee, details={"method": method})
-    locked_until = None
     if lockout.register_failure(employee, lockout.SECOND_STEP, now, cfg.failed_limit, cfg.lock_minutes,
                                 mfa_settings.MAX_LOCK_MINUTES,
                                 also={"mfa_last_failure_at": now, "mfa_last_failure_address": address}):
-        locked_until = employee.mfa_locked_until
         record_event("mfa.locked", subject=employee, details={
-            "until": locked_until.isoformat(timespec="seconds"), "lock_number": employee.mfa_lockout_count})
+            "until": employee.mfa_locked_until.isoformat(timespec="seconds"),
+            "lock_number": employee.mfa_lockout_count})
+    locked_until = employee.mfa_locked_until if employee.is_second_step_locked(now) else None
     db.session.commit()  # expires the employee: what the caller needs is returned, not read again
     return locked_until
 

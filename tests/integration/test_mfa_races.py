@@ -65,3 +65,32 @@ def test_thirty_wrong_codes_at_once_count_thirty_failures(app, db, enrolled):
     assert statuses == [200] * PARALLEL
     db.session.refresh(employee)
     assert employee.mfa_failed_count == PARALLEL  # the fixture's limit is 100: no lock yet
+
+
+def test_thirty_wrong_codes_at_once_against_a_limit_of_five_lose_no_failure_and_no_lock(app, db, enrolled):
+    """Locks reached by requests that loaded the employee before another request's lock still
+    escalate: every counted failure is either in the counter or in a lock, each lock audited once."""
+    from portal.models import AuditEvent
+
+    employee, secret, _codes = enrolled
+    settings.save({"mfa.failed_limit": 5})
+    _race(app, {"method": "totp", "code": "000000" if totp_code(secret) != "000000" else "111111"})
+    db.session.refresh(employee)
+    events = [e.event for e in db.session.scalars(db.select(AuditEvent).where(AuditEvent.subject_id == employee.id))]
+    assert events.count("mfa.verify_failed") == employee.mfa_failed_count + 5 * employee.mfa_lockout_count
+    assert events.count("mfa.locked") == employee.mfa_lockout_count >= 1
+
+
+def test_a_lock_another_worker_committed_after_this_request_loaded_the_employee_is_reported(db, enrolled,
+                                                                                            frozen_clock):
+    import sqlalchemy as sa
+
+    employee, _secret, _codes = enrolled
+    db.session.commit()
+    assert not employee.is_second_step_locked(frozen_clock.utcnow())  # loaded now, unlocked
+    until = frozen_clock.utcnow() + timedelta(minutes=15)
+    with db.engine.begin() as other_worker:
+        other_worker.execute(sa.text("UPDATE employee SET mfa_locked_until = :until, mfa_lockout_count = 1 "
+                                     "WHERE id = :id"), {"until": until, "id": employee.id})
+    result = mfa.verify(employee, "totp", "000000")
+    assert not result.ok and result.locked_until == until

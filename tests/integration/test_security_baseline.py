@@ -130,3 +130,15 @@ def test_nothing_but_static_files_may_be_cached(admin_client):
     static = admin_client.get("/static/css/portal.css")
     static.close()
     assert "no-store" not in static.headers.get("Cache-Control", "")
+
+
+def test_an_sqlite_library_without_returning_is_refused_at_start_up(monkeypatch):
+    import sqlite3
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    class OnSqlite(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    with pytest.raises(RuntimeError, match="SQLite 3.34.1 is too old"):
+        create_app(OnSqlite)
