@@ -5,9 +5,11 @@ session token (Flask-Login) and the id of a `UserSession` row. The row is the
 source of truth: ended or too old means signed out, whatever the cookie says.
 """
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import flash, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy import bindparam
 
 from portal import settings
 from portal.clock import utcnow
@@ -45,15 +47,21 @@ def begin_session(employee: Employee) -> UserSession:
     return record
 
 
+@cache
+def _signed_in_query():
+    """Built once: building this statement and its cache key anew took about 0.1 ms a request."""
+    return (db.select(Employee, UserSession, settings.version_column())
+            .where(Employee.session_token == bindparam("session_token"), Employee.active.is_(True))
+            .outerjoin(UserSession, (UserSession.id == bindparam("sid"))
+                       & (UserSession.employee_id == Employee.id)))
+
+
 def load_signed_in(session_token: str) -> Employee | None:
     """Flask-Login's user loader: the active employee with this session token and, in the same
     query, this browser's session row (kept on g for the guard) and the settings version (see
     portal.settings): one round trip where there were three."""
-    sid = session.get(SESSION_ID_KEY)
-    query = (db.select(Employee, UserSession, settings.version_column())
-             .where(Employee.session_token == session_token, Employee.active.is_(True))
-             .outerjoin(UserSession, (UserSession.id == (sid or "")) & (UserSession.employee_id == Employee.id)))
-    row = db.session.execute(query).first()
+    row = db.session.execute(_signed_in_query(), {"session_token": session_token,
+                                                  "sid": session.get(SESSION_ID_KEY) or ""}).first()
     if row is None:
         return None
     employee, record, version = row
