@@ -21,9 +21,11 @@ Set-up, all of it removed at the end (also after a failure, Ctrl-C or SIGTERM):
   of docs/deployment.md: every request carries X-Forwarded-For and X-Forwarded-Proto: https.
   Nothing is switched off: rate limiting, CSRF, session guard, security headers and the request log
   (one JSON line per request, to a file) all run. The viewer signs in once through the real login
-  form and second step (CSRF tokens read from the pages, a code from the authenticator secret); the
-  production cookie `__Host-session` is Secure, so the bench takes its value from Set-Cookie and
-  sends it itself, as wrk does (-H "Cookie: __Host-session=...").
+  form and second step (CSRF tokens read from the pages, a code from the authenticator secret) and
+  opens the start page once, as a browser does after signing in; the production cookie
+  `__Host-session` is Secure, so the bench takes its value from Set-Cookie and sends it itself, as
+  wrk does (-H "Cookie: __Host-session=..."); the bench checks that a page view with it sets no new
+  cookie (the steady state of a browser).
 
 Measured with wrk from a second process on loopback, for each worker count, at --connections
 concurrent connections (-c 50 -t 2 by default), --duration seconds after a --warmup run, with
@@ -372,6 +374,10 @@ def portal_sign_in(port: int, secret: str, enrolled_step: int) -> str:
                                                              "code": pyotp.TOTP(secret).generate_otp(step)})
     if status != 302 or location.endswith("/login/verify"):
         raise SystemExit(f"POST /login/verify answered {status} -> {location!r}: the code was not accepted")
+    # The first page after sign-in gives the session its CSRF secret (a new cookie); a browser keeps
+    # that cookie, so wrk sends it too. With the cookie of the redirect, every measured page view
+    # would make a new secret and sign a new cookie that wrk throws away: not what a browser costs.
+    browser("GET", "/")
     return browser.cookies[PORTAL_COOKIE]
 
 
@@ -389,6 +395,9 @@ def check_page(port: int, cookie_name: str, cookie: str) -> int:
     if status != 200 or "Welcome, Bench Viewer" not in body:
         raise SystemExit(f"GET / with the session cookie answered {status} {headers.get('Location', '')}: "
                          "not the signed-in start page")
+    if headers.get("Set-Cookie"):
+        raise SystemExit("GET / with the session cookie set a new cookie: wrk would measure a browser that "
+                         "ignores it, not the steady state")
     return len(body.encode())
 
 
