@@ -6,8 +6,9 @@ Refusals are `ApiRefusal`s with a stable errorcode; the API answers them as JSON
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import contains_eager
 
 from portal import settings
@@ -121,6 +122,14 @@ def _second_factor(employee: Employee, otp: str | None, address: str, service: s
     return result
 
 
+@cache
+def _bearer_query():
+    """The token, its employee (kept on record.employee, so not read again) and the settings
+    version (portal.settings) in one query; built once, as it runs on every API call."""
+    return (db.select(ApiToken, settings.version_column()).join(ApiToken.employee)
+            .options(contains_eager(ApiToken.employee)).where(ApiToken.token_digest == bindparam("digest")))
+
+
 def bearer_token(token: str | None) -> ApiToken | None:
     """The live token with this value, or None. Live: not expired or revoked, its service enabled,
     its employee active with the session token it was issued under, and, while "Enable MFA for
@@ -128,12 +137,7 @@ def bearer_token(token: str | None) -> ApiToken | None:
     Notes its use at most once a minute."""
     if not token or len(token) > 200:
         return None
-    # The token, its employee and the settings version (portal.settings) in one query; the
-    # employee is kept on record.employee, so it is not read again.
-    row = db.session.execute(
-        db.select(ApiToken, settings.version_column()).join(ApiToken.employee)
-        .options(contains_eager(ApiToken.employee))
-        .where(ApiToken.token_digest == api_token_digest(token))).first()
+    row = db.session.execute(_bearer_query(), {"digest": api_token_digest(token)}).first()
     if row is None:
         return None
     record, version = row
