@@ -92,7 +92,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from portal import request_log
+    from portal import read_only_commit, request_log
     from portal.security.device_tokens import refuse_device_credentials_elsewhere
     from portal.security.headers import add_security_headers
     from portal.security.pending import guard_pending
@@ -103,6 +103,7 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(guard_request)
     app.after_request(add_security_headers)
     request_log.register(app)
+    read_only_commit.register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
