@@ -152,6 +152,9 @@ class ProductionConfig(Config):
                 "pool_pre_ping": True, "pool_size": _env_int("DB_POOL_SIZE", 5),
                 "max_overflow": _env_int("DB_MAX_OVERFLOW", 5), "pool_timeout": _env_int("DB_POOL_TIMEOUT", 10),
                 "pool_recycle": 1800,
+                # psycopg prepares a statement after this many runs on a connection; "0" turns it
+                # off (for PgBouncer in transaction mode before 1.21). See portal/read_only_commit.py.
+                "connect_args": {"prepare_threshold": _env_int("DB_PREPARE_THRESHOLD", 5) or None},
             }
         self.MFA_ENCRYPTION_KEYS = os.environ["MFA_ENCRYPTION_KEYS"]
 

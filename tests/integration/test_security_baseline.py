@@ -124,6 +124,19 @@ def test_production_cookie_is_host_prefixed_and_secure(monkeypatch):
     assert app.debug is False
 
 
+@pytest.mark.parametrize(("setting", "threshold"), [(None, 5), ("0", None), ("3", 3)])
+def test_production_prepares_statements_unless_told_not_to(monkeypatch, setting, threshold):
+    """PgBouncer in transaction mode (before 1.21) needs psycopg's prepared statements off."""
+    for name, value in {"SECRET_KEY": "k" * 64, "MFA_ENCRYPTION_KEYS": "x",
+                        "DATABASE_URL": "postgresql+psycopg://portal@db.internal/portal"}.items():
+        monkeypatch.setenv(name, value)
+    if setting is None:
+        monkeypatch.delenv("DB_PREPARE_THRESHOLD", raising=False)
+    else:
+        monkeypatch.setenv("DB_PREPARE_THRESHOLD", setting)
+    assert ProductionConfig().SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {"prepare_threshold": threshold}
+
+
 def test_nothing_but_static_files_may_be_cached(admin_client):
     for url in ("/", "/audit/export.csv", "/session/status", "/login/verify"):
         assert admin_client.get(url).headers["Cache-Control"] == "no-store", url
