@@ -29,11 +29,24 @@ def other_app(app):
         db.session.execute(sa.update(Employee).where(Employee.id == employee_id).values(full_name="Updated"))
         return "updated"
 
+    def update_then_savepoint_then_read(employee_id):
+        db.session.execute(sa.update(Employee).where(Employee.id == employee_id).values(full_name="Updated"))
+        db.session.begin_nested()
+        db.session.scalar(sa.select(Employee.full_name).where(Employee.id == employee_id))
+        return "read in a savepoint after an update"
+
+    def raw_select(employee_id):
+        # driver SQL is not checked statement by statement: a SELECT could call something that writes
+        db.session.connection().exec_driver_sql("SELECT full_name FROM employee WHERE id = %(id)s",
+                                                {"id": employee_id})
+        return "raw"
+
     def update_then_fail(employee_id):
         db.session.execute(sa.update(Employee).where(Employee.id == employee_id).values(full_name="Updated"))
         raise RuntimeError("a view that fails after writing")  # the 500 page is answered, the error handled
 
-    for view in (change_without_commit, update_without_commit, update_then_fail):
+    for view in (change_without_commit, update_without_commit, update_then_savepoint_then_read,
+                 raw_select, update_then_fail):
         other.add_url_rule(f"/test/{view.__name__}/<int:employee_id>", view.__name__, view)
     yield other
     with other.app_context():
@@ -70,7 +83,8 @@ def test_a_page_view_ends_with_commit_and_the_loader_query_stays_prepared(other_
     assert any("FROM employee" in statement and "user_session" in statement for statement in prepared)
 
 
-@pytest.mark.parametrize("view", ["change_without_commit", "update_without_commit", "update_then_fail"])
+@pytest.mark.parametrize("view", ["change_without_commit", "update_without_commit", "update_then_savepoint_then_read",
+                                  "raw_select", "update_then_fail"])
 def test_a_request_that_did_not_only_read_ends_with_rollback_and_writes_nothing(other_app, make_employee, db,
                                                                                view):
     ann = make_employee(username="ann", full_name="Ann Original")
