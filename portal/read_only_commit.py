@@ -48,10 +48,14 @@ def _commit_if_read_only(exc: BaseException | None) -> None:
             or any(c.info.get(WROTE, True) for c in connections)
             or session.new or session.dirty or session.deleted):
         return
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = False  # the request is over: expiring what it loaded is wasted work
     try:
         session.commit()
     except SQLAlchemyError:  # the connection went away: Flask-SQLAlchemy's teardown cleans up
         log.warning("COMMIT of a read-only request failed", exc_info=True)
+    finally:
+        session.expire_on_commit = expire_on_commit
 
 
 def register(app: Flask) -> None:
