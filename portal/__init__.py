@@ -119,8 +119,10 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from portal import page_assets
     from portal.mfa.service import sent_destination
     from portal.models import StatusLevel
     from portal.security.permissions import can
 
     app.jinja_env.globals.update(can=can, StatusLevel=StatusLevel, code_destination=sent_destination)
+    page_assets.register(app)

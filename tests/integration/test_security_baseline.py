@@ -155,3 +155,17 @@ def test_an_sqlite_library_without_returning_is_refused_at_start_up(monkeypatch)
 
     with pytest.raises(RuntimeError, match="SQLite 3.34.1 is too old"):
         create_app(OnSqlite)
+
+
+def test_bootstrap_is_served_locally_under_any_mount_point(client):
+    """Made once per mount point (portal/page_assets.py); a CDN address would break a closed network."""
+    import re
+
+    for base, prefix in (("http://localhost/", ""), ("http://localhost/backoffice/", "/backoffice"),
+                         ("http://localhost/", "")):
+        html = client.get("/login", base_url=base).get_data(as_text=True)
+        css = re.findall(r'<link rel="stylesheet" href="([^"]+bootstrap[^"]*)"', html)
+        js = re.findall(r'<script src="([^"]+)"', html)
+        assert css == [f"{prefix}/bootstrap/static/css/bootstrap.min.css"], base
+        assert f"{prefix}/bootstrap/static/js/bootstrap.min.js" in js, base
+        assert "cdn" not in html.lower()
