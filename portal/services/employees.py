@@ -68,12 +68,20 @@ def check_names(username: str, full_name: str) -> None:
         raise EmployeeRuleError("full_name", f"Enter a full name of 1 to {FULL_NAME_MAX_LENGTH} characters.")
 
 
+ACTIVE_ADMINISTRATOR = (Employee.status_level >= StatusLevel.ADMINISTRATOR) & Employee.active.is_(True)
+LAST_ADMINISTRATOR_MESSAGE = "This is the last active administrator; make another one first."
+
+
 def count_active_administrators() -> int:
-    return db.session.scalar(
-        db.select(func.count(Employee.id)).where(
-            Employee.status_level >= StatusLevel.ADMINISTRATOR, Employee.active.is_(True)
-        )
-    )
+    return db.session.scalar(db.select(func.count(Employee.id)).where(ACTIVE_ADMINISTRATOR))
+
+
+def _lock_active_administrators() -> None:
+    """Lock the active administrators' rows until the transaction ends (PostgreSQL; SQLite ignores
+    FOR UPDATE), so that two edits that each take one administrator away run one after the other
+    and the second sees the first. Without it, two administrators demoting each other at the same
+    moment would each still count the other and leave none."""
+    db.session.execute(db.select(Employee.id).where(ACTIVE_ADMINISTRATOR).order_by(Employee.id).with_for_update())
 
 
 def search_employees(query: str | None, page: int = 1, per_page: int = 50, locked_at=None):
@@ -135,11 +143,17 @@ def update_employee(employee: Employee, changes: dict[str, Any], actor: Employee
         changes.get("status_level", employee.status_level) < StatusLevel.ADMINISTRATOR
         or not changes.get("active", employee.active)
     )
-    if losing_admin and count_active_administrators() <= 1:
-        field = "active" if not changes.get("active", True) else "status_level"
-        raise EmployeeRuleError(field, "This is the last active administrator; make another one first.")
+    if losing_admin:
+        _lock_active_administrators()
     for key, value in diff.items():
         setattr(employee, key, value["new"])
+    if losing_admin:
+        # Counted after the change is written: on SQLite the write holds the database's one write
+        # lock, on PostgreSQL the rows locked above, so a concurrent edit is counted too.
+        db.session.flush()
+        if count_active_administrators() == 0:
+            db.session.rollback()
+            raise EmployeeRuleError("active" if "active" in diff else "status_level", LAST_ADMINISTRATOR_MESSAGE)
     if "active" in diff and not employee.active:
         end_all_access(employee, "employee deactivated")
     record_event("employee.changed", actor=actor, subject=employee, details=diff)

@@ -1,6 +1,8 @@
 """Employee maintenance through the real routes: access, list and search, create, edit, set password."""
 import html
 import re
+import threading
+import time
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +13,7 @@ from sqlalchemy import func
 
 from portal.models import AuditEvent, Employee, UserSession
 from portal.models.employee import employee_search_text
+from portal.services import employees as employee_service
 from portal.services.employees import search_employees
 from tests.conftest import csrf_token, field_errors, log_in, post_form
 
@@ -481,6 +484,52 @@ def test_last_active_administrator_cannot_be_demoted_or_deactivated(
     assert (admin.status_level, admin.active) == (9, True)
     assert events(db, "employee.changed") == []
     assert admin_client.get("/employees/").status_code == 200
+
+
+@pytest.mark.parametrize("overrides", [{"status_level": "8"}, {"active": None}])
+def test_two_administrators_taking_each_other_away_at_once_leave_one(app, make_employee, db, monkeypatch,
+                                                                      overrides):
+    """Ann and Bob, the only administrators, each demote (or deactivate) the other at the same moment.
+    Ann's save is held just before its commit, after her check passed; Bob's edit comes meanwhile and
+    must count Ann's change, not the state before it."""
+    ann = make_employee(username="ann", status_level=9)
+    bob = make_employee(username="bob", status_level=9)
+    requests = {}
+    for actor, subject in (("ann", bob), ("bob", ann)):
+        client = app.test_client()
+        assert log_in(client, actor).status_code == 302
+        url = f"/employees/{subject.id}"
+        requests[actor] = (client, url, {"csrf_token": csrf_token(client, url), **edit_form(subject, **overrides)})
+    ann_is_saving = threading.Event()
+    record_event = employee_service.record_event
+
+    def held_for_ann(name, **kwargs):
+        if threading.current_thread().name == "ann":
+            ann_is_saving.set()
+            time.sleep(0.5)
+        return record_event(name, **kwargs)
+
+    monkeypatch.setattr(employee_service, "record_event", held_for_ann)
+    statuses = {}
+
+    def edit(actor):
+        if actor == "bob":
+            assert ann_is_saving.wait(10)
+        client, url, data = requests[actor]
+        statuses[actor] = client.post(url, data=data)
+
+    threads = [threading.Thread(target=edit, args=(actor,), name=actor) for actor in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses["ann"].status_code == 302
+    assert statuses["bob"].status_code == 200
+    assert "last active administrator" in field_errors(statuses["bob"], next(iter(overrides)))
+    db.session.expire_all()
+    assert db.session.scalars(db.select(Employee.username).where(
+        Employee.status_level == 9, Employee.active.is_(True))).all() == ["ann"]
+    assert [event.subject_id for event in events(db, "employee.changed")] == [bob.id]
 
 
 @pytest.mark.parametrize(
