@@ -4,6 +4,7 @@
 Refusals are `ApiRefusal`s with a stable errorcode; the API answers them as JSON.
 """
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -63,9 +64,16 @@ def _refuse(reason: str, refusal: ApiRefusal, employee: Employee | None = None, 
     return refusal
 
 
-def issue_token(username: str, password: str, service_name: str, otp: str | None, address: str) -> IssuedToken:
-    """The password first (so that service names tell nothing to someone without one), then the
-    service, then, with "Enable MFA for the mobile app" on, the second factor."""
+@dataclass(frozen=True)
+class SentCode:
+    method: str
+    sent_to: str  # masked
+    valid_minutes: int
+    challenge: str  # sent back with the code; only its digest is stored (as the code's binding)
+
+
+def _password_then_service(username: str, password: str, service_name: str | None) -> tuple[Employee, str]:
+    """The password first (so that service names tell nothing to someone without one), then the service."""
     employee = authenticate(username, password)  # counts failures and locks, audits signin.failed
     if employee is None:
         raise _refuse("wrong login", ApiRefusal("invalidlogin", "Wrong username or password.", 401),
@@ -74,7 +82,22 @@ def issue_token(username: str, password: str, service_name: str, otp: str | None
     if service is None:
         raise _refuse("service not available", ApiRefusal(
             "servicenotavailable", "This service is not available.", 403), employee, service=service_name or "")
-    verification = _second_factor(employee, otp, address, service) if settings.get(MFA_FOR_APPS) else None
+    return employee, service
+
+
+def _challenge_binding(challenge: str) -> str:
+    """A sent code belongs to the API client holding this challenge, as a browser's code belongs
+    to its sign-in; the binding stored with the code is a digest, never the challenge itself."""
+    return "api:" + hashlib.sha256(b"api-code-challenge:" + challenge.encode()).hexdigest()[:60]
+
+
+def issue_token(username: str, password: str, service_name: str, otp: str | None, address: str,
+                method: str | None = None, challenge: str | None = None) -> IssuedToken:
+    """The password, then the service, then, with "Enable MFA for the mobile app" on, the second
+    factor: `otp`, and for a code sent by POST /api/token/code its `method` and `challenge`."""
+    employee, service = _password_then_service(username, password, service_name)
+    verification = (_second_factor(employee, otp, method, challenge, address, service)
+                    if settings.get(MFA_FOR_APPS) else None)
     token = new_api_token()
     now = utcnow()
     record = ApiToken(employee_id=employee.id, service=service, token_digest=api_token_digest(token),
@@ -98,24 +121,80 @@ def session_mark(employee: Employee) -> str:
     return hashlib.sha256(b"api-token-session:" + employee.session_token.encode()).hexdigest()[:16]
 
 
-def _second_factor(employee: Employee, otp: str | None, address: str, service: str) -> mfa.Verification | None:
-    """An employee who must use MFA (enrolled, or required by Mode or policy) gives a code:
-    an authenticator app code or a recovery code, with the sign-in's replay and lockout rules.
+def _methods(employee: Employee) -> list[str]:
+    return [method.name for method in mfa.methods_for(employee)]
+
+
+def _required_second_step(employee: Employee, service: str) -> None:
+    """Refuse unless the employee can give a second factor here: MFA must be asked of the app and
+    of this employee (else there is nothing to send), and they must have signed up."""
+    status = mfa.status(employee)
+    if not (settings.get(MFA_FOR_APPS) and status.must_use):
+        raise _refuse("no second factor asked", ApiRefusal(
+            "mfanotrequired", "This service asks this employee for no second factor: get the token with the "
+            "password alone.", 409), employee, service=service)
+    if not status.enrolled:
+        raise _signup_required(employee, service)
+
+
+def _signup_required(employee: Employee, service: str) -> ApiRefusal:
+    return _refuse("mfa signup required", ApiRefusal(
+        "mfarequired", MFA_REQUIRED, 403, hint="Sign up for MFA in the back office first."),
+        employee, service=service)
+
+
+def _locked(employee: Employee, locked_until, service: str) -> ApiRefusal:
+    return _refuse("second step locked", ApiRefusal(
+        "accountlocked", "Too many wrong codes. Try again later.", 403,
+        retry_after=locked_until.isoformat(timespec="seconds") + "Z"), employee, service=service)
+
+
+def send_code(username: str, password: str, service_name: str, method: str, address: str) -> SentCode:
+    """POST /api/token/code: send a sign-in code by email or SMS to an employee who must give a
+    second factor for this service, with the browser sign-in's limits (one per 30 s, five per
+    15 minutes, per employee). The code only works with the challenge returned here."""
+    employee, service = _password_then_service(username, password, service_name)
+    _required_second_step(employee, service)
+    now = utcnow()
+    if employee.is_second_step_locked(now):
+        raise _locked(employee, employee.mfa_locked_until, service)
+    if method not in {m.name for m in mfa.methods_for(employee) if m.sends_code}:
+        raise _refuse("method not available", ApiRefusal(
+            "methodnotavailable", "This employee cannot be sent a code that way.", 400, field="method",
+            methods=_methods(employee)), employee, service=service)
+    challenge = secrets.token_urlsafe(32)
+    try:
+        sent_to = mfa.send_code(employee, method, _challenge_binding(challenge))
+    except mfa.CodeNotSent as refusal:
+        if refusal.wait:
+            raise ApiRefusal("codealreadysent", refusal.message, 429,
+                             retry_after=(now + timedelta(seconds=refusal.wait)).isoformat(timespec="seconds") + "Z"
+                             ) from None
+        raise ApiRefusal("codenotsent", refusal.message, 502) from None
+    return SentCode(method, sent_to, mfa.sent_code_validity_minutes(method), challenge)
+
+
+def _second_factor(employee: Employee, otp: str | None, method: str | None, challenge: str | None, address: str,
+                   service: str) -> mfa.Verification | None:
+    """An employee who must use MFA (enrolled, or required by Mode or policy) gives a code: an
+    authenticator app code or a recovery code as typed, or a code sent by POST /api/token/code
+    with its method and challenge; with the sign-in's replay and lockout rules.
     Returns the verification, or None when no code was needed."""
     status = mfa.status(employee)
     if not status.must_use:
         return None
     if not (otp or "").strip():
-        raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403), employee, service=service)
+        raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403, methods=_methods(employee)),
+                      employee, service=service)
     if not status.enrolled:
-        raise _refuse("mfa signup required", ApiRefusal(
-            "mfarequired", MFA_REQUIRED, 403, hint="Sign up for MFA in the back office first."),
-            employee, service=service)
-    result = mfa.verify_typed_code(employee, otp, address, commit=False)
+        raise _signup_required(employee, service)
+    if method:
+        result = mfa.verify(employee, method, otp.strip(), address, commit=False,
+                            binding=_challenge_binding(challenge or ""))
+    else:
+        result = mfa.verify_typed_code(employee, otp, address, commit=False)
     if result.locked_until:
-        raise _refuse("second step locked", ApiRefusal(
-            "accountlocked", "Too many wrong codes. Try again later.", 403,
-            retry_after=result.locked_until.isoformat(timespec="seconds") + "Z"), employee, service=service)
+        raise _locked(employee, result.locked_until, service)
     if not result.ok:
         raise _refuse("wrong code", ApiRefusal("invalidotp", "That code is not valid.", 401), employee,
                       service=service)

@@ -149,6 +149,52 @@ def test_token_answers(contract, client, make_employee, frozen_clock):
     contract.assert_every_documented_status_seen(path, "POST")
 
 
+def test_token_code_answers(contract, client, make_employee, httpserver, frozen_clock):
+    from tests.integration.test_sms_gateway import Gateway, configure
+    from tests.integration.test_sms_otp import sent_code
+
+    path = "/api/token/code"
+    settings.save({"mfa.status": True, "mfa.mode": "mandatory", "mfa.mobile_app": True, "mfa.methods.sms": True,
+                   "mfa.failed_limit": 2})
+    gateway = Gateway(httpserver)
+    configure(url=gateway.url(), otp_template="Back Office code {code} ({minutes} min)")
+    gateway.answer()
+    ann = make_employee(username="ann", mobile_phone="+447700900123")
+    make_employee(username="bob")
+    credential = mfa.prepare(ann, method="sms", binding="signup")
+    mfa.activate(ann, credential.id, sent_code(gateway), binding="signup")
+    frozen_clock.advance(timedelta(minutes=1))
+    good = {"username": "ann", "password": DEFAULT_PASSWORD, "service": "mobile_app", "method": "sms"}
+
+    response = contract.call("POST", path, 200, data=good)
+    assert response.json["sent_to"] == "+44•••••••123"
+    token = contract.call("POST", "/api/token", 200, json={**good, "otp": sent_code(gateway),
+                                                           "challenge": response.json["challenge"]})
+    assert token.json["token_type"] == "Bearer"
+    contract.call("POST", path, 429, "codealreadysent", json=good)
+    contract.call("POST", path, 400, "invalidrequest", json={**good, "method": None})
+    assert contract.call("POST", path, 400, "methodnotavailable", json={**good, "method": "email"}
+                         ).json["methods"] == ["sms", "recovery"]
+    contract.call("POST", path, 401, "invalidlogin", json={**good, "password": "wrong"})
+    contract.call("POST", path, 403, "servicenotavailable", json={**good, "service": "fax"})
+    contract.call("POST", path, 403, "mfarequired", json={**good, "username": "bob"})
+    contract.call("POST", path, 413, "toolarge", json={**good, "method": HUGE})
+    frozen_clock.advance(timedelta(seconds=31))
+    httpserver.clear_all_handlers()
+    gateway.answer(body="error", status=500)
+    contract.call("POST", path, 502, "codenotsent", json=good)
+    for otp in ("000000", "000001"):
+        client.post("/api/token", json={**good, "otp": otp, "challenge": "x"})
+    contract.call("POST", path, 403, "accountlocked", json=good)
+    settings.save({"mfa.mobile_app": False})
+    contract.call("POST", path, 409, "mfanotrequired", json=good)
+    for _ in range(40):
+        if client.post(path, json={**good, "service": "fax"}).status_code == 429:
+            break
+    contract.call("POST", path, 429, "ratelimited", json=good)
+    contract.assert_every_documented_status_seen(path, "POST")
+
+
 def test_status_and_document_answers(contract, client, make_employee, frozen_clock):
     make_employee(username="ann")
     headers = bearer("ann")
@@ -243,6 +289,7 @@ POSTS = [p for p, item in DOC["paths"].items() if "post" in item]
 
 MISTYPED = {  # one field of the wrong type for each operation that takes a body
     "/api/token": {"username": 7, "password": "x", "service": "mobile_app"},
+    "/api/token/code": {"method": ["email"], "username": "ann", "password": "x", "service": "mobile_app"},
     "/api/mfa/prepare": {"enrolment_code": ["ABCDE-FGHJK"]},
     "/api/mfa/activate": {"enrolment_id": True, "code": "123456"},
     "/api/mfa/verify": {"code": {"totp": "123456"}},

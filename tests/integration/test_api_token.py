@@ -85,7 +85,8 @@ class TestEnableMfaForTheMobileApp:
             self, db, client, enrolled, mfa_for_the_app):
         response = ask(client)
         assert response.status_code == 403
-        assert response.json == {"error": MFA_REQUIRED, "errorcode": "mfarequired"}
+        assert response.json == {"error": MFA_REQUIRED, "errorcode": "mfarequired",
+                                 "methods": ["totp", "recovery"]}
         assert MFA_REQUIRED == "Multi-factor authentication is required for this service"
         assert db.session.scalars(db.select(ApiToken)).all() == []
 

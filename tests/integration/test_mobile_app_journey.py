@@ -46,7 +46,8 @@ def test_the_mobile_app_signs_in_with_a_password_then_needs_a_code(live_server, 
     refused = sign_in(live_server)
     assert refused.status_code == 403
     assert refused.headers["Content-Type"] == "application/json"
-    assert refused.json() == {"error": MFA_REQUIRED, "errorcode": "mfarequired"}
+    assert refused.json() == {"error": MFA_REQUIRED, "errorcode": "mfarequired",
+                              "methods": ["totp", "recovery"]}
 
     # with the code from the authenticator app the token is issued, once per code
     code = totp_code(secret)
