@@ -25,6 +25,7 @@ from portal.models import Employee, MfaCredential, StatusLevel
 from portal.security.client import client_address
 from portal.security.session_guard import current_session_record
 from portal.security.signin import find_employee
+from portal.services import api_tokens
 from portal.services.api_tokens import MFA_REQUIRED, ApiRefusal
 
 ENROLMENT_SALT = "api.mfa.enrolment"
@@ -138,6 +139,24 @@ def mfa_activate(employee: Employee):
         now = utcnow()
         raise _code_refused(employee.mfa_locked_until if employee.is_second_step_locked(now) else None)
     return jsonify(activated=True, recovery_codes=codes)
+
+
+@bp.post("/mfa/send")
+@limiter.limit("10 per minute")
+@api_auth
+def mfa_send(employee: Employee):
+    """Send a code by email or SMS for /mfa/verify; it works only for this token (or browser session)."""
+    data = form_values("method", max_length=64)
+    if not mfa.status(employee).enabled:
+        raise _mfa_disabled()
+    now = utcnow()
+    if employee.is_second_step_locked(now):
+        raise _code_refused(employee.mfa_locked_until)
+    refusal = api_tokens.method_refusal(employee, data["method"])
+    if refusal is not None:
+        raise refusal
+    sent_to, minutes = api_tokens.send_bound_code(employee, data["method"], _binding(), now)
+    return jsonify(method=data["method"], sent_to=sent_to, valid_minutes=minutes)
 
 
 @bp.post("/mfa/verify")

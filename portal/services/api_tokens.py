@@ -149,29 +149,42 @@ def _locked(employee: Employee, locked_until, service: str) -> ApiRefusal:
         retry_after=locked_until.isoformat(timespec="seconds") + "Z"), employee, service=service)
 
 
-def send_code(username: str, password: str, service_name: str, method: str, address: str) -> SentCode:
-    """POST /api/token/code: send a sign-in code by email or SMS to an employee who must give a
-    second factor for this service, with the browser sign-in's limits (one per 30 s, five per
-    15 minutes, per employee). The code only works with the challenge returned here."""
-    employee, service = _password_then_service(username, password, service_name)
-    _required_second_step(employee, service)
-    now = utcnow()
-    if employee.is_second_step_locked(now):
-        raise _locked(employee, employee.mfa_locked_until, service)
-    if method not in {m.name for m in mfa.methods_for(employee) if m.sends_code}:
-        raise _refuse("method not available", ApiRefusal(
-            "methodnotavailable", "This employee cannot be sent a code that way.", 400, field="method",
-            methods=_methods(employee)), employee, service=service)
-    challenge = secrets.token_urlsafe(32)
+def method_refusal(employee: Employee, method: str) -> ApiRefusal | None:
+    """The refusal for a method that cannot send this employee a code, naming the ones they can use."""
+    if method in {m.name for m in mfa.methods_for(employee) if m.sends_code}:
+        return None
+    return ApiRefusal("methodnotavailable", "This employee cannot be sent a code that way.", 400, field="method",
+                      methods=_methods(employee))
+
+
+def send_bound_code(employee: Employee, method: str, binding: str, now) -> tuple[str, int]:
+    """Send a sign-in code by email or SMS that works only with `binding`; returns where it went
+    (masked) and for how many minutes it is valid. The browser sign-in's send limits apply."""
     try:
-        sent_to = mfa.send_code(employee, method, _challenge_binding(challenge))
+        sent_to = mfa.send_code(employee, method, binding)
     except mfa.CodeNotSent as refusal:
         if refusal.wait:
             raise ApiRefusal("codealreadysent", refusal.message, 429,
                              retry_after=(now + timedelta(seconds=refusal.wait)).isoformat(timespec="seconds") + "Z"
                              ) from None
         raise ApiRefusal("codenotsent", refusal.message, 502) from None
-    return SentCode(method, sent_to, mfa.sent_code_validity_minutes(method), challenge)
+    return sent_to, mfa.sent_code_validity_minutes(method)
+
+
+def send_code(username: str, password: str, service_name: str, method: str, address: str) -> SentCode:
+    """POST /api/token/code: send a sign-in code by email or SMS to an employee who must give a
+    second factor for this service. The code only works with the challenge returned here."""
+    employee, service = _password_then_service(username, password, service_name)
+    _required_second_step(employee, service)
+    now = utcnow()
+    if employee.is_second_step_locked(now):
+        raise _locked(employee, employee.mfa_locked_until, service)
+    refusal = method_refusal(employee, method)
+    if refusal is not None:
+        raise _refuse("method not available", refusal, employee, service=service)
+    challenge = secrets.token_urlsafe(32)
+    sent_to, minutes = send_bound_code(employee, method, _challenge_binding(challenge), now)
+    return SentCode(method, sent_to, minutes, challenge)
 
 
 def _second_factor(employee: Employee, otp: str | None, method: str | None, challenge: str | None, address: str,

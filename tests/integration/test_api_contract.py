@@ -252,6 +252,54 @@ def test_prepare_and_activate_answers(contract, client, make_employee, frozen_cl
     contract.assert_every_documented_status_seen(activate, "POST")
 
 
+def test_send_answers(app, contract, client, make_employee, httpserver, frozen_clock):
+    from tests.integration.test_sms_gateway import Gateway, configure
+    from tests.integration.test_sms_otp import sent_code
+
+    path = "/api/mfa/send"
+    gateway = Gateway(httpserver)
+    configure(url=gateway.url(), otp_template="Back Office code {code} ({minutes} min)")
+    gateway.answer()
+    ann = make_employee(username="ann", mobile_phone="+447700900123")
+    headers = bearer("ann")
+    contract.call("POST", path, 403, "mfadisabled", headers=headers, json={"method": "sms"})
+    settings.save({"mfa.status": True, "mfa.mode": "optional", "mfa.methods.sms": True, "mfa.failed_limit": 2})
+    credential = mfa.prepare(ann, method="sms", binding="signup")
+    mfa.activate(ann, credential.id, sent_code(gateway), binding="signup")
+    frozen_clock.advance(timedelta(minutes=1))
+
+    assert contract.call("POST", path, 200, headers=headers, json={"method": "sms"}).json["valid_minutes"] == 5
+    contract.call("POST", "/api/mfa/verify", 200, headers=headers, json={"method": "sms", "code": sent_code(gateway)})
+    contract.call("POST", path, 429, "codealreadysent", headers=headers, data={"method": "sms"})
+    contract.call("POST", path, 400, "invalidrequest", headers=headers, json={})
+    contract.call("POST", path, 400, "methodnotavailable", headers=headers, json={"method": "email"})
+    contract.call("POST", path, 401, "notsignedin", json={"method": "sms"})
+    contract.call("POST", path, 401, "invalidtoken", headers={"Authorization": "Bearer x"}, json={"method": "sms"})
+    contract.call("POST", path, 413, "toolarge", headers=headers, json={"method": HUGE})
+    frozen_clock.advance(timedelta(seconds=31))
+    httpserver.clear_all_handlers()
+    gateway.answer(body="error", status=500)
+    contract.call("POST", path, 502, "codenotsent", headers=headers, json={"method": "sms"})
+    for code in ("000000", "000001"):
+        client.post("/api/mfa/verify", headers=headers, json={"code": code})
+    contract.call("POST", path, 403, "accountlocked", headers=headers, json={"method": "sms"})
+
+    make_employee(username="bob")
+    log_in(client, "bob")
+    post_form(client, "/login/skip", {}, form_url="/login/verify")
+    contract.call("POST", path, 400, "csrffailed", json={"method": "sms"})
+    post_form(client, "/logout", {}, form_url="/")
+    log_in(client, "ann")  # half-way: the code screen
+    contract.call("POST", path, 401, "mfapending", json={"method": "sms"})
+    bearer_client = app.test_client()  # no browser session: the token alone
+    for _ in range(40):
+        if bearer_client.post(path, headers=headers, json={"method": "email"}).status_code == 429:
+            break
+    contract.client = bearer_client
+    contract.call("POST", path, 429, "ratelimited", headers=headers, json={"method": "sms"})
+    contract.assert_every_documented_status_seen(path, "POST")
+
+
 def test_verify_and_enforcement_answers(contract, client, make_employee, admin, frozen_clock):
     make_employee(username="ann")
     verify, enforcement = "/api/mfa/verify", "/api/mfa/enforcement"
@@ -293,6 +341,7 @@ MISTYPED = {  # one field of the wrong type for each operation that takes a body
     "/api/mfa/prepare": {"enrolment_code": ["ABCDE-FGHJK"]},
     "/api/mfa/activate": {"enrolment_id": True, "code": "123456"},
     "/api/mfa/verify": {"code": {"totp": "123456"}},
+    "/api/mfa/send": {"method": 3},
 }
 
 

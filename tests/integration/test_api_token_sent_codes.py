@@ -1,7 +1,7 @@
-"""POST /api/token/code and POST /api/token for employees whose second factor is a code sent by
-email (a real SMTP server, aiosmtpd) or SMS (a real HTTP server playing the gateway): the code is
-sent only after the password, works once and only with the challenge it was sent for, and the
-browser sign-in's send limits hold."""
+"""Codes sent by email (a real SMTP server, aiosmtpd) or SMS (a real HTTP server playing the
+gateway) through the API: POST /api/token/code for POST /api/token, sent only after the password
+and working once, only with the challenge it was sent for; POST /api/mfa/send for /api/mfa/verify,
+working only for the token that asked. The browser sign-in's send limits hold."""
 from datetime import timedelta
 
 import pytest
@@ -9,7 +9,7 @@ import pytest
 from portal import settings
 from portal.mfa import service as mfa
 from portal.models import ApiToken, AuditEvent, MfaChallenge
-from portal.services.api_tokens import MFA_REQUIRED
+from portal.services.api_tokens import MFA_REQUIRED, issue_token
 from tests.integration.test_email_otp import last_code
 from tests.integration.test_sms_gateway import Gateway, configure
 from tests.integration.test_sms_otp import NUMBER, sent_code
@@ -181,3 +181,20 @@ def test_a_failing_gateway_is_a_502_and_leaves_no_usable_code(db, client, sms_an
     db.session.expire_all()
     assert all(c.closed_at is not None for c in db.session.scalars(db.select(MfaChallenge)))
     assert [e.details["method"] for e in events(db, "mfa.code_not_sent")] == ["sms"]
+
+
+def test_a_code_sent_for_verify_works_once_and_only_for_the_token_that_asked(db, client, email_ann, smtp_server,
+                                                                            frozen_clock):
+    settings.save({"mfa.mobile_app": False})  # tokens by password alone, to call /api/mfa with
+    first, second = ({"Authorization": f"Bearer {issue_token('ann', PASSWORD, 'mobile_app', None, '127.0.0.1').token}"}
+                     for _ in range(2))
+    sent = client.post("/api/mfa/send", headers=first, json={"method": "email"})
+    assert sent.status_code == 200 and sent.json == {"method": "email", "sent_to": "a•••@example.com",
+                                                     "valid_minutes": 5}
+    code = last_code(smtp_server)
+    other = client.post("/api/mfa/verify", headers=second, json={"method": "email", "code": code})
+    assert other.status_code == 401 and other.json["errorcode"] == "invalidotp"
+    own = client.post("/api/mfa/verify", headers=first, json={"method": "email", "code": code})
+    assert own.status_code == 200 and own.json["method"] == "email"
+    again = client.post("/api/mfa/verify", headers=first, json={"method": "email", "code": code})
+    assert again.status_code == 401
