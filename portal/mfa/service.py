@@ -4,6 +4,8 @@ Views ask this module what an employee has and may do, and hand it codes; it
 owns the transaction and writes the audit rows. Second factors are looked up
 in METHODS, so a new provider needs no change in a view.
 """
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -169,6 +171,23 @@ def sent_destination(employee: Employee, method: str) -> str:
 
 def sent_code_validity_minutes(method: str) -> int:
     return mfa_settings.current().sent_code(method).validity_minutes
+
+
+def sending_methods(employee: Employee) -> list[str]:
+    """The methods by which this employee can be sent a sign-in code now (email, SMS)."""
+    return [m.name for m in methods_for(employee) if m.sends_code]
+
+
+def new_code_challenge() -> tuple[str, str]:
+    """For a client without a sign-in of its own in the portal (an API client, a POS device being
+    linked): a random challenge it sends back with the code, and the binding to send the code
+    with (a digest: whoever reads the database cannot use it)."""
+    challenge = secrets.token_urlsafe(32)
+    return challenge, challenge_binding(challenge)
+
+
+def challenge_binding(challenge: str) -> str:
+    return "challenge:" + hashlib.sha256(b"sent-code-challenge:" + challenge.encode()).hexdigest()[:54]
 
 
 def send_code(employee: Employee, method_name: str, binding: str) -> str:

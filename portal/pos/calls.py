@@ -15,7 +15,7 @@ POS_SIGNIN_KEY = "pos"
 
 
 def refusal_response(refusal: PosRefusal):
-    body = {"error": refusal.message, "errorcode": refusal.errorcode}
+    body = {"error": refusal.message, "errorcode": refusal.errorcode, **refusal.extra}
     if refusal.field:
         body["field"] = refusal.field
     return jsonify(body), refusal.status

@@ -4,6 +4,7 @@ import re
 from flask import jsonify, render_template, request, session
 
 from portal.extensions import limiter
+from portal.mfa import methods as mfa_methods
 from portal.models.terminal import LOG_LEVELS
 from portal.pos import bp
 from portal.pos.calls import (
@@ -60,11 +61,34 @@ def status():
 @limiter.limit("10 per minute")
 @password_failures
 def link():
-    data = json_body("username", "password", "terminal_key", optional=("otp",), max_length=128)
+    data = json_body("username", "password", "terminal_key", optional=("otp", "method", "challenge"),
+                     max_length=128)
     result = pos_devices.link_device(data["username"], data["password"], data["terminal_key"], data.get("otp"),
-                                     client_address())
+                                     client_address(), method=_sent_code_method(data),
+                                     challenge=data.get("challenge"))
     session.pop(POS_SIGNIN_KEY, None)
     return jsonify(terminal=terminal_view(result.terminal), device_token=result.device_token)
+
+
+def _sent_code_method(data: dict[str, str]) -> str | None:
+    """`method` with its `challenge`: the code was sent by /api/link/code. Other codes come without."""
+    if "method" not in data:
+        return None
+    if data["method"] not in mfa_methods.METHODS or "challenge" not in data:
+        raise PosRefusal("invalidrequest", "Send the code again.", 400, "otp")
+    return data["method"]
+
+
+@bp.post("/api/link/code")
+@limiter.limit("10 per minute")
+@password_failures
+def link_code():
+    """The link popup's "Send code by email" (or SMS)."""
+    data = json_body("username", "password", "terminal_key", "method", max_length=128)
+    sent = pos_devices.send_link_code(data["username"], data["password"], data["terminal_key"], data["method"],
+                                      client_address())
+    return jsonify(method=sent.method, sent_to=sent.sent_to, valid_minutes=sent.valid_minutes,
+                   challenge=sent.challenge)
 
 
 @bp.post("/api/login")

@@ -4,7 +4,6 @@
 Refusals are `ApiRefusal`s with a stable errorcode; the API answers them as JSON.
 """
 import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -85,12 +84,6 @@ def _password_then_service(username: str, password: str, service_name: str | Non
     return employee, service
 
 
-def _challenge_binding(challenge: str) -> str:
-    """A sent code belongs to the API client holding this challenge, as a browser's code belongs
-    to its sign-in; the binding stored with the code is a digest, never the challenge itself."""
-    return "api:" + hashlib.sha256(b"api-code-challenge:" + challenge.encode()).hexdigest()[:60]
-
-
 def issue_token(username: str, password: str, service_name: str, otp: str | None, address: str,
                 method: str | None = None, challenge: str | None = None) -> IssuedToken:
     """The password, then the service, then, with "Enable MFA for the mobile app" on, the second
@@ -151,7 +144,7 @@ def _locked(employee: Employee, locked_until, service: str) -> ApiRefusal:
 
 def method_refusal(employee: Employee, method: str) -> ApiRefusal | None:
     """The refusal for a method that cannot send this employee a code, naming the ones they can use."""
-    if method in {m.name for m in mfa.methods_for(employee) if m.sends_code}:
+    if method in mfa.sending_methods(employee):
         return None
     return ApiRefusal("methodnotavailable", "This employee cannot be sent a code that way.", 400, field="method",
                       methods=_methods(employee))
@@ -182,8 +175,8 @@ def send_code(username: str, password: str, service_name: str, method: str, addr
     refusal = method_refusal(employee, method)
     if refusal is not None:
         raise _refuse("method not available", refusal, employee, service=service)
-    challenge = secrets.token_urlsafe(32)
-    sent_to, minutes = send_bound_code(employee, method, _challenge_binding(challenge), now)
+    challenge, binding = mfa.new_code_challenge()
+    sent_to, minutes = send_bound_code(employee, method, binding, now)
     return SentCode(method, sent_to, minutes, challenge)
 
 
@@ -203,7 +196,7 @@ def _second_factor(employee: Employee, otp: str | None, method: str | None, chal
         raise _signup_required(employee, service)
     if method:
         result = mfa.verify(employee, method, otp.strip(), address, commit=False,
-                            binding=_challenge_binding(challenge or ""))
+                            binding=mfa.challenge_binding(challenge or ""))
     else:
         result = mfa.verify_typed_code(employee, otp, address, commit=False)
     if result.locked_until:

@@ -34,12 +34,21 @@ def device_security_on() -> bool:
 
 
 class PosRefusal(Exception):
-    def __init__(self, errorcode: str, message: str, status: int, field: str | None = None):
+    def __init__(self, errorcode: str, message: str, status: int, field: str | None = None, **extra):
         super().__init__(message)
         self.errorcode = errorcode
         self.message = message
         self.status = status
         self.field = field  # the popup field the message belongs beside
+        self.extra = extra  # more members of the JSON answer (methods, retry_after)
+
+
+@dataclass(frozen=True)
+class SentLinkCode:
+    method: str
+    sent_to: str  # masked
+    valid_minutes: int
+    challenge: str  # sent back with the code; the code works with no other
 
 
 def wrong_login() -> PosRefusal:
@@ -71,7 +80,8 @@ def _refuse_link(reason: str, refusal: PosRefusal, employee: Employee | None, ke
     return refusal
 
 
-def link_device(username: str, password: str, terminal_key: str, otp: str | None, address: str) -> Link:
+def link_device(username: str, password: str, terminal_key: str, otp: str | None, address: str,
+                method: str | None = None, challenge: str | None = None) -> Link:
     """Link this device to the terminal: the password, the second factor, then the terminal's rules.
 
     Nothing about terminals is said before both factors pass. The spent code is committed
@@ -81,7 +91,7 @@ def link_device(username: str, password: str, terminal_key: str, otp: str | None
     employee = authenticate(username, password)
     if employee is None:
         raise _refuse_link("wrong login", wrong_login(), None, terminal_key)
-    verification = _second_factor(employee, otp, address, terminal_key)
+    verification = _second_factor(employee, otp, method, challenge, address, terminal_key)
     lockout.clear(employee, lockout.PASSWORD)
     db.session.commit()
     if verification is not None:
@@ -118,26 +128,72 @@ def _linkable_terminal(employee: Employee, terminal_key: str) -> PosTerminal:
     return terminal
 
 
-def _second_factor(employee: Employee, otp: str | None, address: str, terminal_key: str):
+def _too_many_codes(locked_until: datetime) -> str:
+    return f"Too many wrong codes. Try again after {locked_until:%H:%M} UTC."
+
+
+def _signup_first(employee: Employee, terminal_key: str) -> PosRefusal:
+    return _refuse_link("mfa signup required", PosRefusal(
+        "mfasignuprequired", "Sign up for MFA in the back office first, then link this terminal.", 403,
+        "username"), employee, terminal_key)
+
+
+def _second_factor(employee: Employee, otp: str | None, method: str | None, challenge: str | None, address: str,
+                   terminal_key: str):
     """Linking creates a device credential: an enrolled employee, or anyone in Mandatory mode,
-    proves the second factor too (same replay and lockout rules as the back-office sign-in).
+    proves the second factor too (same replay and lockout rules as the back-office sign-in):
+    a code typed from the authenticator app, a recovery code, or a code sent by email or SMS
+    (send_link_code) with its method and challenge.
     Returns the verification (None when no code was needed); the caller commits."""
     status = mfa.status(employee)
     if not status.must_use:
         return None
     if not status.enrolled:
-        raise _refuse_link("mfa signup required", PosRefusal(
-            "mfasignuprequired", "Sign up for MFA in the back office first, then link this terminal.", 403,
-            "username"), employee, terminal_key)
+        raise _signup_first(employee, terminal_key)
     if not (otp or "").strip():
-        raise PosRefusal("mfarequired", "Enter the one-time password from your authenticator app "
-                         "(or a recovery code).", 401, "otp")
-    result = mfa.verify_typed_code(employee, otp, address, commit=False)
+        methods = [m.name for m in mfa.methods_for(employee)]
+        message = ("Enter the one-time password from your authenticator app (or a recovery code)."
+                   if "totp" in methods else "Have a one-time password sent to you below, then enter it here "
+                   "(or a recovery code).")
+        raise PosRefusal("mfarequired", message, 401, "otp", methods=methods)
+    if method:
+        result = mfa.verify(employee, method, otp.strip(), address, commit=False,
+                            binding=mfa.challenge_binding(challenge or ""))
+    else:
+        result = mfa.verify_typed_code(employee, otp, address, commit=False)
     if not result.ok:
-        message = (f"Too many wrong codes. Try again after {result.locked_until:%H:%M} UTC."
-                   if result.locked_until else "That code is not valid. Enter the current code.")
+        message = _too_many_codes(result.locked_until) if result.locked_until else \
+            "That code is not valid. Enter the current code."
         raise _refuse_link("wrong code", PosRefusal("invalidotp", message, 401, "otp"), employee, terminal_key)
     return result
+
+
+def send_link_code(username: str, password: str, terminal_key: str, method: str, address: str) -> SentLinkCode:
+    """The link popup's "Send code by email/SMS": after the password, to an employee who must give
+    a second factor to link and can be sent one that way; the browser sign-in's send limits apply.
+    Nothing about terminals is said here (the key is only kept, as a fingerprint, in the audit)."""
+    employee = authenticate(username, password)
+    if employee is None:
+        raise _refuse_link("wrong login", wrong_login(), None, terminal_key)
+    status = mfa.status(employee)
+    if not status.must_use:
+        raise PosRefusal("mfanotrequired", "No one-time password is needed: link with your password.", 409, "otp")
+    if not status.enrolled:
+        raise _signup_first(employee, terminal_key)
+    now = utcnow()
+    if employee.is_second_step_locked(now):
+        raise PosRefusal("accountlocked", _too_many_codes(employee.mfa_locked_until), 403, "otp")
+    if method not in mfa.sending_methods(employee):
+        raise PosRefusal("methodnotavailable", "A code cannot be sent to you that way.", 400, "otp",
+                         methods=[m.name for m in mfa.methods_for(employee)])
+    challenge, binding = mfa.new_code_challenge()
+    try:
+        sent_to = mfa.send_code(employee, method, binding)
+    except mfa.CodeNotSent as refusal:
+        if refusal.wait:
+            raise PosRefusal("codealreadysent", refusal.message, 429, "otp", retry_after_seconds=refusal.wait) from None
+        raise PosRefusal("codenotsent", refusal.message, 502, "otp") from None
+    return SentLinkCode(method, sent_to, mfa.sent_code_validity_minutes(method), challenge)
 
 
 def linked_terminal(terminal_key: str | None, device_token: str | None) -> PosTerminal | None:

@@ -278,6 +278,62 @@ def test_an_employee_with_mfa_links_with_a_one_time_password(new_device, till, m
     expect(link_popup(device)).to_be_hidden()
 
 
+@pytest.fixture
+def mona(make_employee, smtp_server, at_noon):
+    """Mona, a manager signed up for MFA by email only (no authenticator app); returns her recovery codes."""
+    settings.save({"mfa.status": True, "mfa.mode": "optional", "mfa.methods.email": True})
+    employee = make_employee(username="mona", full_name="Mona Manager", status_level=5, email="mona@example.com")
+    credential = mfa.prepare(employee, method="email", binding="signup-browser")
+    codes = mfa.activate(employee, credential.id, emailed_code(smtp_server), binding="signup-browser")
+    at_noon.advance(timedelta(minutes=1))
+    return codes
+
+
+def emailed_code(mailbox) -> str:
+    return re.search(r"code is (\d+)\.", mailbox[-1].get_content()).group(1)
+
+
+def send_code_by_email(device):
+    popup = link_popup(device)
+    with device.expect_response(lambda r: r.url.endswith("/pos/api/link/code")) as answer:
+        popup.get_by_role("button", name="Send code by email").click()
+    return answer.value
+
+
+def test_an_employee_with_email_codes_links_with_a_code_sent_from_the_popup(new_device, till, mona, smtp_server):
+    device = new_device()
+    device.goto("/pos")
+    popup = fill_link(device, username="mona")
+    expect(popup.get_by_role("button", name="Send code by email")).to_be_hidden()
+    assert press_link(device).status == 401
+    otp = popup.get_by_label("One-time password")
+    expect(otp).to_have_accessible_description(re.compile("A code sent by email, or one of your recovery codes"))
+    expect(otp).to_have_accessible_description(re.compile("Have a one-time password sent to you below"))
+    expect(popup.get_by_role("button", name="Send code by SMS")).to_be_hidden()
+
+    assert send_code_by_email(device).status == 200
+    expect(popup.get_by_role("status")).to_have_text("We sent a code to m•••@example.com. It is valid for 5 minutes.")
+    expect(otp).to_be_focused()
+    assert smtp_server[-1]["To"] == "mona@example.com"
+    otp.fill(emailed_code(smtp_server))
+    assert press_link(device).status == 200
+    expect(login_window(device)).to_be_visible()
+
+
+def test_a_sent_code_can_be_set_aside_for_a_recovery_code(new_device, till, mona, smtp_server):
+    device = new_device()
+    device.goto("/pos")
+    popup = fill_link(device, username="mona")
+    press_link(device)
+    assert send_code_by_email(device).status == 200
+    popup.get_by_role("button", name="Use another kind of code instead").click()
+    expect(popup.get_by_role("status")).to_be_hidden()
+    popup.get_by_label("One-time password").fill(mona[0])
+    answer = press_link(device)
+    assert answer.status == 200, answer.json()
+    expect(login_window(device)).to_be_visible()
+
+
 def test_client_log_records_carry_the_cache_session_id(new_device, till):
     device = new_device()
     device.goto("/pos")

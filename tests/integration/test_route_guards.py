@@ -5,7 +5,7 @@ from tests.conftest import csrf_token, log_in
 
 # The Web POS device calls need no back-office sign-in: a device token or the terminal's own
 # login guards them (tests/integration/test_pos_calls.py).
-POS_DEVICE_ENDPOINTS = {"pos.page", "pos.status", "pos.link", "pos.login", "pos.logout", "pos.log"}
+POS_DEVICE_ENDPOINTS = {"pos.page", "pos.status", "pos.link", "pos.link_code", "pos.login", "pos.logout", "pos.log"}
 # The token endpoint and its code sender take a password (and a code) themselves:
 # tests/integration/test_api_token.py and test_api_token_sent_codes.py;
 # the API's OpenAPI document describes the API and holds nothing about anyone.

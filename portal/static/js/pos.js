@@ -174,11 +174,73 @@
     if (state.employee) { showSignedIn(); } else { showLogin(); }
   }
 
+  // --- the link popup's second factor ---------------------------------------------------
+  var SENDING_METHODS = ["email", "sms"];
+  var METHOD_WORDS = {
+    totp: "the code from your authenticator app", email: "a code sent by email", sms: "a code sent by SMS",
+    recovery: "one of your recovery codes"
+  };
+  var sentCode = null;  // {method, challenge} once "Send code by …" has sent one
+
+  /** Say which codes this employee can use, and offer to send one where that is a way. */
+  function offerMethods(methods) {
+    var words = methods.filter(function (name) { return METHOD_WORDS[name]; })
+      .map(function (name) { return METHOD_WORDS[name]; });
+    if (words.length) {
+      var text = words.length > 1 ? words.slice(0, -1).join(", ") + ", or " + words[words.length - 1] : words[0];
+      el("pos-link-otp-help").textContent = text.charAt(0).toUpperCase() + text.slice(1) + ".";
+    }
+    SENDING_METHODS.forEach(function (name) { el("pos-link-send-" + name).hidden = methods.indexOf(name) < 0; });
+  }
+
+  function forgetSentCode() {
+    sentCode = null;
+    show(el("pos-link-sent"), "");
+    el("pos-link-other-code").hidden = true;
+  }
+
+  function linkFields() {
+    return {
+      username: el("pos-link-username").value, password: el("pos-link-password").value,
+      terminal_key: el("pos-link-terminal_key").value.trim()
+    };
+  }
+
+  function sendCode(method) {
+    clearErrors(linkForm);
+    var body = linkFields();
+    body.method = method;
+    busy(linkForm, true);
+    post(urls.linkCodeUrl, body).then(function (result) {
+      busy(linkForm, false);
+      if (result.status !== 200) {
+        showError("pos-link", result);
+        return;
+      }
+      sentCode = { method: result.body.method, challenge: result.body.challenge };
+      show(el("pos-link-sent"), "We sent a code to " + result.body.sent_to + ". It is valid for " +
+        result.body.valid_minutes + " minutes.");
+      el("pos-link-other-code").hidden = false;
+      el("pos-link-otp").value = "";
+      el("pos-link-otp").focus();
+    });
+  }
+
+  SENDING_METHODS.forEach(function (name) {
+    el("pos-link-send-" + name).addEventListener("click", function () { sendCode(name); });
+  });
+  el("pos-link-other-code").addEventListener("click", function () {
+    forgetSentCode();
+    el("pos-link-otp").focus();
+  });
+
   /** Nothing works until the device is linked: the popup stays until it is. */
   function openLinkPopup(message) {
     showOnly(null);
     linkForm.reset();
     clearErrors(linkForm);
+    forgetSentCode();
+    offerMethods([]);
     el("pos-link-otp-group").hidden = true;
     show(el("pos-link-error"), message);
     if (!dialog.open) { dialog.showModal(); }
@@ -227,12 +289,15 @@
   linkForm.addEventListener("submit", function (event) {
     event.preventDefault();
     clearErrors(linkForm);
-    var body = {
-      username: el("pos-link-username").value, password: el("pos-link-password").value,
-      terminal_key: el("pos-link-terminal_key").value.trim()
-    };
+    var body = linkFields();
     var otpGroup = el("pos-link-otp-group");
-    if (!otpGroup.hidden && el("pos-link-otp").value.trim()) { body.otp = el("pos-link-otp").value.trim(); }
+    if (!otpGroup.hidden && el("pos-link-otp").value.trim()) {
+      body.otp = el("pos-link-otp").value.trim();
+      if (sentCode) {
+        body.method = sentCode.method;
+        body.challenge = sentCode.challenge;
+      }
+    }
     busy(linkForm, true);
     post(urls.linkUrl, body).then(function (result) {
       busy(linkForm, false);
@@ -246,6 +311,7 @@
       }
       if (result.body.errorcode === "mfarequired" || result.body.errorcode === "invalidotp") {
         otpGroup.hidden = false;  // what was typed stays; only the code is asked for
+        if (result.body.methods) { offerMethods(result.body.methods); }
         el("pos-link-otp").select();
       }
       showError("pos-link", result);
