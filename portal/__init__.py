@@ -119,10 +119,11 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from portal import page_assets
+    from portal import navigation, page_assets
     from portal.mfa.service import sent_destination
     from portal.models import StatusLevel
     from portal.security.permissions import can
 
-    app.jinja_env.globals.update(can=can, StatusLevel=StatusLevel, code_destination=sent_destination)
+    app.jinja_env.globals.update(can=can, StatusLevel=StatusLevel, code_destination=sent_destination,
+                                 menu_areas=navigation.menu_areas, start_page_groups=navigation.start_page_groups)
     page_assets.register(app)
