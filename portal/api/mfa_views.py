@@ -90,7 +90,7 @@ def _pending_app_credential(employee: Employee, handle: str) -> MfaCredential | 
 
 
 @bp.get("/mfa/status")
-@api_auth
+@api_auth("status")
 def mfa_status(employee: Employee):
     status = mfa.status(employee)
     methods = [{"name": m.name, "label": m.label, "enrolled": usable} for m, usable in mfa.methods_overview(employee)]
@@ -102,7 +102,7 @@ def mfa_status(employee: Employee):
 
 @bp.post("/mfa/prepare")
 @limiter.limit("10 per minute")
-@api_auth
+@api_auth("signup")
 def mfa_prepare(employee: Employee):
     """Signup for MFA with the authenticator app, as the Signup popup starts it."""
     data = form_values(optional=("enrolment_code",), max_length=32)
@@ -125,7 +125,7 @@ def mfa_prepare(employee: Employee):
 
 @bp.post("/mfa/activate")
 @limiter.limit(CODE_LIMIT)
-@api_auth
+@api_auth("signup")
 def mfa_activate(employee: Employee):
     """Finish the enrolment with a code from the app; the recovery codes are shown this once."""
     data = form_values("enrolment_id", "code", max_length=512)
@@ -143,7 +143,7 @@ def mfa_activate(employee: Employee):
 
 @bp.post("/mfa/send")
 @limiter.limit("10 per minute")
-@api_auth
+@api_auth("verify")
 def mfa_send(employee: Employee):
     """Send a code by email or SMS for /mfa/verify; it works only for this token (or browser session)."""
     data = form_values("method", max_length=64)
@@ -161,7 +161,7 @@ def mfa_send(employee: Employee):
 
 @bp.post("/mfa/verify")
 @limiter.limit(CODE_LIMIT)
-@api_auth
+@api_auth("verify")
 def mfa_verify(employee: Employee):
     """Check a code (counted against the lockout, each code accepted once)."""
     data = form_values("code", optional=("method",), max_length=64)
@@ -181,7 +181,7 @@ def mfa_verify(employee: Employee):
 
 
 @bp.get("/mfa/enforcement")
-@api_auth
+@api_auth("enforcement")
 def mfa_enforcement(employee: Employee):
     """Administrators: would this employee have to use MFA to sign in (or to get a token)?"""
     if not employee.has_status(StatusLevel.ADMINISTRATOR):

@@ -26,6 +26,19 @@ LIFETIME_DAYS = "api.token_days"  # how long a new token lives
 MOBILE_APP = "mobile_app"
 settings.register(SERVICES, {MOBILE_APP: True})
 settings.register(LIFETIME_DAYS, 30)
+
+# What each service's tokens may call under /api/mfa (Sys Config › External services). A service
+# without an entry may call everything, as every service could before scopes existed (the mobile
+# app, and services added before); a service added now starts with NEW_SERVICE_SCOPES.
+SERVICE_SCOPES = "api.service_scopes"  # {name: [scope, ...]}
+SCOPES = {
+    "status": "MFA status",
+    "signup": "Signup for MFA",
+    "verify": "Send and check codes",
+    "enforcement": "Enforcement lookups (administrators)",
+}
+NEW_SERVICE_SCOPES = ("status", "verify")
+settings.register(SERVICE_SCOPES, {})
 MFA_FOR_APPS = "mfa.mobile_app"  # "Enable MFA for the mobile app" (declared with the MFA settings)
 
 MFA_REQUIRED = "Multi-factor authentication is required for this service"  # the seed's words
@@ -45,6 +58,12 @@ class ApiRefusal(Exception):
 class IssuedToken:
     token: str  # shown once; only its digest is stored
     record: ApiToken
+
+
+def service_scopes(service: str) -> frozenset[str]:
+    """The /api/mfa operations this service's tokens may call."""
+    configured = settings.get(SERVICE_SCOPES)
+    return frozenset(configured[service]) if service in configured else frozenset(SCOPES)
 
 
 def enabled_service(name: str | None) -> str | None:

@@ -2,8 +2,9 @@
 services) and revoking tokens from My profile and Employee maintenance › Edit.
 
 The issuing side (POST /api/token, bearer authentication) is portal/services/api_tokens.py; the
-list of services is its setting SERVICES ({name: enabled}), changed here through portal.settings
-so that every change is audited as settings.changed.
+list of services is its setting SERVICES ({name: enabled}) and what their tokens may call is
+SERVICE_SCOPES ({name: [scope, ...]}), changed here through portal.settings so that every change
+is audited as settings.changed.
 """
 from sqlalchemy import update
 
@@ -13,7 +14,7 @@ from portal.extensions import db
 from portal.models import ApiToken, Employee
 from portal.security.api_tokens import revoke_all_tokens
 from portal.security.audit import record_event
-from portal.services.api_tokens import MOBILE_APP, SERVICES, revoke_token
+from portal.services.api_tokens import MOBILE_APP, NEW_SERVICE_SCOPES, SERVICE_SCOPES, SERVICES, revoke_token
 from portal.url_ids import MAX_ROW_ID
 
 BY_EMPLOYEE = "revoked by the employee"
@@ -40,7 +41,8 @@ def add_service(name: str, actor: Employee) -> None:
     """Add an enabled service; audited as settings.changed."""
     if configured_name(name) is not None:
         raise ServiceRuleError(f"There is already a service named {configured_name(name)}.")
-    settings.save({SERVICES: {**settings.get(SERVICES), name: True}}, actor=actor)
+    settings.save({SERVICES: {**settings.get(SERVICES), name: True},
+                   SERVICE_SCOPES: {**settings.get(SERVICE_SCOPES), name: list(NEW_SERVICE_SCOPES)}}, actor=actor)
 
 
 def remove_service(name: str, actor: Employee) -> int:
@@ -61,7 +63,8 @@ def remove_service(name: str, actor: Employee) -> int:
         record_event("api.tokens_revoked", actor=actor, details={"service": name, "count": revoked,
                                                                   "reason": SERVICE_REMOVED})
     remaining = {n: on for n, on in settings.get(SERVICES).items() if n != name}
-    settings.save({SERVICES: remaining}, actor=actor)  # commits the revocation with the change
+    scopes = {n: granted for n, granted in settings.get(SERVICE_SCOPES).items() if n != name}
+    settings.save({SERVICES: remaining, SERVICE_SCOPES: scopes}, actor=actor)  # commits the revocation too
     return revoked
 
 

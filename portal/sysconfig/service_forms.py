@@ -4,7 +4,7 @@ from wtforms import HiddenField, IntegerField, SelectChoice, StringField, Submit
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp, ValidationError
 
 from portal.services import token_admin
-from portal.services.api_tokens import LIFETIME_DAYS, SERVICES
+from portal.services.api_tokens import LIFETIME_DAYS, SCOPES, SERVICE_SCOPES, SERVICES, service_scopes
 from portal.sysconfig.policy_forms import CheckboxesField
 
 NAME_MESSAGE = "Use letters, digits, _ - and . only (no spaces)."
@@ -16,9 +16,15 @@ def _strip(value):
 
 
 class ExternalServicesForm(FlaskForm):
-    """The list's Enabled boxes and the token lifetime, saved together with one Save."""
+    """The list's Enabled boxes, what each service's tokens may call, and the token lifetime,
+    saved together with one Save."""
 
     enabled = CheckboxesField("Enabled", validate_choice=False)
+    # One group of boxes per scope (api_tokens.SCOPES), a box per service.
+    scope_status = CheckboxesField(SCOPES["status"], validate_choice=False)
+    scope_signup = CheckboxesField(SCOPES["signup"], validate_choice=False)
+    scope_verify = CheckboxesField(SCOPES["verify"], validate_choice=False)
+    scope_enforcement = CheckboxesField(SCOPES["enforcement"], validate_choice=False)
     # The names the page showed: a service another manager added meanwhile keeps its own state.
     listed = HiddenField()
     lifetime_days = IntegerField(
@@ -29,18 +35,33 @@ class ExternalServicesForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.services = token_admin.services()
-        self.enabled.choices = [SelectChoice(name, name) for name in self.services]
+        for field in (self.enabled, *self.scope_fields().values()):
+            field.choices = [SelectChoice(name, name) for name in self.services]
+
+    def scope_fields(self) -> dict[str, CheckboxesField]:
+        return {scope: self[f"scope_{scope}"] for scope in SCOPES}
+
+    def rows(self) -> list[tuple[str, object, list]]:
+        """Per service: its name, its Enabled box and (scope label, box) for each scope, in SCOPES' order."""
+        scope_boxes = [(field.label.text, list(field)) for field in self.scope_fields().values()]
+        return [(name, enabled, [(label, boxes[i]) for label, boxes in scope_boxes])
+                for i, (name, enabled) in enumerate(zip(self.services, self.enabled, strict=True))]
 
     def load(self, get) -> None:
         self.enabled.data = [name for name, on in self.services.items() if on]
+        for scope, field in self.scope_fields().items():
+            field.data = [name for name in self.services if scope in service_scopes(name)]
         self.listed.data = ",".join(self.services)
         self.lifetime_days.data = get(LIFETIME_DAYS)
 
     def changes(self) -> dict:
         listed = set((self.listed.data or "").split(","))
         ticked = set(self.enabled.data or ())
+        granted = {scope: set(field.data or ()) for scope, field in self.scope_fields().items()}
         return {
             SERVICES: {name: (name in ticked) if name in listed else on for name, on in self.services.items()},
+            SERVICE_SCOPES: {name: [scope for scope in SCOPES if name in granted[scope]] if name in listed
+                             else sorted(service_scopes(name), key=list(SCOPES).index) for name in self.services},
             LIFETIME_DAYS: self.lifetime_days.data,
         }
 

@@ -21,7 +21,7 @@ import portal.api
 from portal import settings
 from portal.extensions import limiter
 from portal.mfa import service as mfa
-from portal.services.api_tokens import issue_token, revoke_token
+from portal.services.api_tokens import SERVICE_SCOPES, issue_token, revoke_token
 from tests.authenticator import totp_code
 from tests.conftest import csrf_token, log_in, post_form
 from tests.factories import DEFAULT_PASSWORD
@@ -201,6 +201,9 @@ def test_status_and_document_answers(contract, client, make_employee, frozen_clo
     contract.call("GET", "/api/mfa/status", 200, headers=headers)
     contract.call("GET", "/api/mfa/status", 401, "notsignedin")
     contract.call("GET", "/api/mfa/status", 401, "invalidtoken", headers={"Authorization": "Bearer nope"})
+    settings.save({SERVICE_SCOPES: {"mobile_app": ["verify"]}})
+    contract.call("GET", "/api/mfa/status", 403, "outofscope", headers=headers)
+    settings.save({SERVICE_SCOPES: {}})
     contract.call("GET", "/api/openapi.json", 200)
     settings.save({"mfa.status": True, "mfa.mode": "mandatory"})
     contract.call("GET", "/api/mfa/status", 200, headers=headers)

@@ -8,7 +8,15 @@ import pytest
 from portal import settings
 from portal.clock import utcnow
 from portal.models import ApiToken, AuditEvent
-from portal.services.api_tokens import LIFETIME_DAYS, SERVICES, ApiRefusal, bearer_token, issue_token
+from portal.services.api_tokens import (
+    LIFETIME_DAYS,
+    SCOPES,
+    SERVICE_SCOPES,
+    SERVICES,
+    ApiRefusal,
+    bearer_token,
+    issue_token,
+)
 from tests.conftest import field_errors, log_in, post_form
 from tests.integration.test_terminals import text
 
@@ -78,7 +86,10 @@ def test_the_page_lists_the_mobile_app_and_explains_disabling(manager_client):
     page = manager_client.get(SERVICES_URL)
     assert page.status_code == 200 and is_ticked(page, "enabled-0")
     words = text(page)
-    assert "mobile_app Enabled (mobile_app) The mobile app: can be disabled, not removed" in words
+    assert ("mobile_app Enabled (mobile_app) MFA status (mobile_app) Signup for MFA (mobile_app) Send and check "
+            "codes (mobile_app) Enforcement lookups (administrators) (mobile_app) The mobile app: can be disabled, "
+            "not removed") in words
+    assert all(is_ticked(page, f"scope_{scope}-0") for scope in SCOPES)  # the mobile app may call everything
     assert ("Disabling a service refuses new tokens for it, and the tokens it already has stop working while "
             "it is disabled") in words
     assert 'name="service" value="mobile_app"' not in page.get_data(as_text=True)  # no Remove button
@@ -94,7 +105,10 @@ def test_adding_a_service_saves_audits_and_enables_it(manager_client, manager, d
     [changed] = events(db, "settings.changed")
     assert changed.actor_id == manager.id
     assert changed.details == {SERVICES: {"old": {"mobile_app": True},
-                                          "new": {"mobile_app": True, "stock.scanner-2": True}}}
+                                          "new": {"mobile_app": True, "stock.scanner-2": True}},
+                               SERVICE_SCOPES: {"old": {}, "new": {"stock.scanner-2": ["status", "verify"]}}}
+    # a new service starts with the least: MFA status and codes, not signup or enforcement lookups
+    assert [is_ticked(page, f"scope_{scope}-1") for scope in SCOPES] == [True, False, True, False]
     assert 'name="service" value="stock.scanner-2"' in page.get_data(as_text=True)  # its Remove button
     make_employee(username="ann")
     assert issue_token("ann", PASSWORD, "STOCK.SCANNER-2", None, "127.0.0.1").record.service == "stock.scanner-2"
@@ -334,3 +348,39 @@ def test_posts_without_the_csrf_token_are_refused(admin_client, admin, make_empl
         assert admin_client.post(url, data=data).status_code == 400, url
     assert bearer_token(own) is not None and bearer_token(theirs) is not None
     assert settings.get(SERVICES) == {"mobile_app": True} and settings.get(LIFETIME_DAYS) == 30
+
+
+def test_what_a_services_tokens_may_call_is_saved_audited_and_enforced(manager_client, manager, db, make_employee):
+    settings.save({SERVICES: {"mobile_app": True, "kiosk": True}})
+    make_employee(username="ann")
+    app_token, kiosk_token = token_for("ann")[0], token_for("ann", "kiosk")[0]
+    form = {"listed": "kiosk,mobile_app", "enabled": ["kiosk", "mobile_app"], "lifetime_days": "30",
+            "scope_status": ["kiosk", "mobile_app"], "scope_verify": ["mobile_app"],
+            "scope_signup": ["mobile_app"], "scope_enforcement": ["mobile_app"]}
+    assert post_form(manager_client, SERVICES_URL, form).status_code == 302
+    assert settings.get(SERVICE_SCOPES) == {"kiosk": ["status"], "mobile_app": list(SCOPES)}
+    changed = events(db, "settings.changed")[-1]
+    assert changed.actor_id == manager.id and changed.details[SERVICE_SCOPES]["new"]["kiosk"] == ["status"]
+
+    kiosk, app = {"Authorization": f"Bearer {kiosk_token}"}, {"Authorization": f"Bearer {app_token}"}
+    assert manager_client.get("/api/mfa/status", headers=kiosk).status_code == 200
+    refused = manager_client.post("/api/mfa/verify", headers=kiosk, json={"code": "123456"})
+    assert refused.status_code == 403 and refused.json["errorcode"] == "outofscope"
+    assert "kiosk" in refused.json["error"]
+    [event] = events(db, "api.out_of_scope")
+    assert event.details["service"] == "kiosk" and event.details["operation"] == "/api/mfa/verify"
+    assert manager_client.post("/api/mfa/verify", headers=app, json={"code": "123456"}).json["errorcode"] != \
+        "outofscope"
+
+    form["scope_status"] = ["kiosk"]  # the mobile app's status calls stop at once
+    post_form(manager_client, SERVICES_URL, form)
+    assert manager_client.get("/api/mfa/status", headers=app).json["errorcode"] == "outofscope"
+    # the signed-in browser is no service: scopes do not apply to it
+    assert manager_client.get("/api/mfa/status").status_code == 200
+
+
+def test_removing_a_service_forgets_its_scopes(manager_client):
+    post_form(manager_client, f"{SERVICES_URL}/add", {"name": "kiosk"}, form_url=SERVICES_URL)
+    assert settings.get(SERVICE_SCOPES) == {"kiosk": ["status", "verify"]}
+    post_form(manager_client, f"{SERVICES_URL}/remove", {"service": "kiosk"}, form_url=SERVICES_URL)
+    assert settings.get(SERVICE_SCOPES) == {}
