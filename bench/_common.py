@@ -52,6 +52,32 @@ def bench_config(db_path: Path, base: type = Config, **overrides) -> type:
     return type("BenchConfig", (base,), settings | overrides)
 
 
+# --- a scratch PostgreSQL database (the server of the machine: 127.0.0.1:5432, user postgres) -------
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+def create_postgres_database(prefix: str) -> str:
+    """A new empty database named prefix_<random>; returns its name."""
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_postgres_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_url(name: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
 def migrate_to_head(app) -> float:
     """Apply the real migrations up to head, as a deployment would; returns the seconds taken."""
     started = time.perf_counter()
@@ -176,10 +202,11 @@ def statement_log(engine):
 
 
 def explain(app, send: Callable, top: int = 3, min_ms: float = 2.0, table: str | None = None) -> None:
-    """Run one request (`send()`) and print its slowest SELECTs with their time and SQLite's query
-    plan: the `top` slowest of at least `min_ms`, only those naming `table` when given."""
+    """Run one request (`send()`) and print its slowest SELECTs with their time and the database's
+    query plan: the `top` slowest of at least `min_ms`, only those naming `table` when given."""
     with app.app_context():
         engine = db.engine
+        prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
         with statement_log(engine) as log:
             send().get_data()
         selects = [s for s in log if s[1].lstrip().upper().startswith("SELECT")
@@ -192,7 +219,8 @@ def explain(app, send: Callable, top: int = 3, min_ms: float = 2.0, table: str |
                 print(f"      {seconds * 1000:7.1f} ms  {' '.join(statement.split())[:300]}")
                 print(f"                  params {parameters}")
                 cursor = raw.cursor()
-                for row in cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters):
+                cursor.execute(prefix + statement, parameters)
+                for row in cursor.fetchall():
                     print(f"                  plan: {row[-1]}")
                 cursor.close()
         finally:

@@ -9,6 +9,8 @@ is printed next to each case.
     .venv/bin/python bench/bench_lists.py              # reuses bench/bench.db when it is complete
     .venv/bin/python bench/bench_lists.py --rebuild    # builds it again from nothing
     .venv/bin/python bench/bench_lists.py --explain    # query plans of every case, not only the slow ones
+    .venv/bin/python bench/bench_lists.py --postgres   # the same on a scratch PostgreSQL database
+                                                       # (127.0.0.1:5432, user postgres; built, then dropped)
 """
 import argparse
 import random
@@ -20,7 +22,20 @@ from itertools import accumulate
 from pathlib import Path
 
 import sqlalchemy as sa
-from _common import PASSWORD, ROOT, bench_config, explain, median_p95, reuse_or_build, sign_in, timed
+from _common import (
+    PASSWORD,
+    ROOT,
+    bench_config,
+    create_postgres_database,
+    drop_postgres_database,
+    explain,
+    median_p95,
+    migrate_to_head,
+    postgres_url,
+    reuse_or_build,
+    sign_in,
+    timed,
+)
 from faker.providers.person.en_US import Provider as Names
 
 from portal import create_app
@@ -74,8 +89,9 @@ EVENT_MIX = [
 
 # --- building the scratch database ----------------------------------------------------------
 
-def bench_app(db_path: Path):
-    return create_app(bench_config(db_path))
+def bench_app(db_path: Path, database_url: str | None = None):
+    overrides = {"SQLALCHEMY_DATABASE_URI": database_url} if database_url else {}
+    return create_app(bench_config(db_path, **overrides))
 
 
 def _counts() -> tuple[int, int]:
@@ -197,7 +213,8 @@ def load() -> str:
     rng = random.Random(20250630)  # noqa: S311 - repeatable fake data, not secrets
     password_hash = hash_password(PASSWORD)
     with db.engine.begin() as conn:
-        conn.exec_driver_sql("PRAGMA synchronous = OFF")  # a scratch file: speed over durability
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA synchronous = OFF")  # a scratch file: speed over durability
         t0 = time.perf_counter()
         rows = employee_rows(rng, password_hash)
         for i in range(0, len(rows), BATCH):
@@ -208,8 +225,20 @@ def load() -> str:
         for batch in audit_rows(rng, employees):
             conn.execute(sa.insert(AuditEvent.__table__), batch)
         t_audit = time.perf_counter() - t0
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")  # statistics and the visibility map, as autovacuum would leave them
     employees_n, audit_n = _counts()
     return f"{employees_n:,} employees in {t_employees:.1f} s, {audit_n:,} audit rows in {t_audit:.1f} s"
+
+
+def build_postgres(app) -> str:
+    """The scratch PostgreSQL database is new: the migrations, then the data."""
+    started = time.perf_counter()
+    migrate_to_head(app)
+    with app.app_context():
+        described = load()
+    return f"built the scratch PostgreSQL database in {time.perf_counter() - started:.1f} s: {described}"
 
 
 def build(app, rebuild: bool, db_path: Path) -> str:
@@ -238,11 +267,15 @@ def cases(app) -> list[tuple[str, str, int | None]]:
         smith = db.session.scalar(sa.select(sa.func.count()).select_from(Employee).where(
             Employee.username_key.like("%smith%") | sa.func.lower(Employee.full_name).like("%smith%")
             | Employee.email.like("%smith%")))
+        # two letters: too short for PostgreSQL's trigram index, so the whole index is read
+        two_letters = db.session.scalar(sa.select(sa.func.count()).select_from(Employee).where(
+            Employee.search_text.contains("qu")))
         return [
             ("Employees: list page 1", "/employees/", employees_total),
             ("Employees: list page 1000", "/employees/?page=1000", employees_total),
             ("Employees: search q=smith", "/employees/?q=smith", smith),
             ("Employees: search q=smith page 20", "/employees/?q=smith&page=20", smith),
+            ("Employees: search q=qu (two letters)", "/employees/?q=qu", two_letters),
             ("Audit: first page", "/audit/", AUDIT_ROWS),
             ("Audit: event=account.locked", "/audit/?event=account.locked", matching(event="account.locked")),
             ("Audit: event=signin.failed", "/audit/?event=signin.failed", matching(event="signin.failed")),
@@ -290,11 +323,30 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30, help="timed requests per case (default 30)")
     parser.add_argument("--explain", action="store_true", help="print query plans for every case")
     parser.add_argument("--db", type=Path, default=ROOT / "bench" / "bench.db", help="scratch SQLite file")
+    parser.add_argument("--postgres", action="store_true",
+                        help="measure on a scratch PostgreSQL database instead (built each run, dropped at the end)")
+    parser.add_argument("--keep", action="store_true", help="with --postgres: keep the database to look into")
     args = parser.parse_args()
     db_path = args.db.resolve()
-    app = bench_app(db_path)
-    print(build(app, args.rebuild, db_path))
-    measure(app, args.requests, args.explain)
+    if not args.postgres:
+        app = bench_app(db_path)
+        print(build(app, args.rebuild, db_path))
+        measure(app, args.requests, args.explain)
+        return
+    name = create_postgres_database("bench_lists")
+    try:
+        app = bench_app(db_path, postgres_url(name))
+        print(build_postgres(app))
+        measure(app, args.requests, args.explain)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if args.keep:
+            print(f"kept {name} (drop it with: psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE \"{name}\"')")
+        else:
+            drop_postgres_database(name)
+            print(f"dropped {name}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,16 @@ import psycopg
 import pyotp
 import redis
 import sqlalchemy as sa
-from _common import PASSWORD, ROOT, bench_config, csrf_token
+from _common import (
+    PASSWORD,
+    PG_ADMIN,
+    ROOT,
+    bench_config,
+    create_postgres_database,
+    csrf_token,
+    drop_postgres_database,
+    postgres_url,
+)
 
 from portal import create_app, settings
 from portal.extensions import db
@@ -106,8 +115,6 @@ from portal.services import api_tokens
 from portal.services.employees import EmployeeData, create_employee
 
 BIN = Path(sys.executable).parent
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DBS = range(12, 0, -1)  # the first empty one is the bench's
 VIEWER = "bench.viewer"
@@ -149,10 +156,7 @@ end
 # --- the scratch database and Redis -----------------------------------------------------------------
 
 def create_database() -> str:
-    name = f"bench_load_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
+    return create_postgres_database("bench_load")
 
 
 def retrying(action, what: str, seconds: float = 60):
@@ -170,8 +174,7 @@ def retrying(action, what: str, seconds: float = 60):
 
 def drop_database(name: str) -> bool:
     def drop() -> bool:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_postgres_database(name)
         return True
 
     return bool(retrying(drop, f"drop the database {name} (drop it by hand)"))
@@ -799,7 +802,7 @@ def main() -> None:
     redis_db = None
     try:
         redis_db = empty_redis_db()
-        url = f"{PG}/{name}"
+        url = postgres_url(name)
         keys = {"SECRET_KEY": secrets.token_hex(32),
                 "MFA_ENCRYPTION_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}
         env = keys | {"PORTAL_ENV": "production", "DATABASE_URL": url, "TRUSTED_PROXY_COUNT": "1",

@@ -38,10 +38,12 @@ def check_sqlite_version(uri: str) -> None:
 
 def register_extensions(app: Flask) -> None:
     from portal.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+    from portal.models.dialect_only import include_in_schema_comparison
 
     check_sqlite_version(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True,
+                     include_object=include_in_schema_comparison)
     limiter.init_app(app)  # before CSRF, so that a flood is refused before any other work
     csrf.init_app(app)
     bootstrap.init_app(app)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.clock import utcnow
 from portal.extensions import db
+from portal.models.dialect_only import postgresql_only
 
 
 class StatusLevel(IntEnum):
@@ -49,8 +50,15 @@ class Employee(UserMixin, db.Model):
     __table_args__ = (
         CheckConstraint("status_level BETWEEN 1 AND 9", name="status_level_range"),
         # Employee maintenance lists by username_key and filters on search_text: a search
-        # reads this index alone, in list order, never the table rows (DESIGN.md §7).
+        # reads this index alone, in list order, never the table rows (DESIGN.md §7). That is
+        # how SQLite runs it (its indexes carry the rowid, which is the id).
         Index("ix_employee_username_key_search_text", "username_key", "search_text"),
+        # PostgreSQL scans the whole of that index for a rare word, and reads table rows for a
+        # page's ids: a trigram index finds the rows a LIKE '%word%' matches (words of three or
+        # more letters), and a covering index gives a page's ids without the table.
+        postgresql_only(Index("ix_employee_search_text_trgm", "search_text", postgresql_using="gin",
+                              postgresql_ops={"search_text": "gin_trgm_ops"})),
+        postgresql_only(Index("ix_employee_username_key_id", "username_key", postgresql_include=["id"])),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

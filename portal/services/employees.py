@@ -10,6 +10,7 @@ from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Employee, StatusLevel
 from portal.models.employee import search_key
+from portal.models.substring import contains_text
 from portal.security import lockout
 from portal.security.audit import record_event
 from portal.security.passwords import hash_password, verify_password
@@ -97,7 +98,7 @@ def search_employees(query: str | None, page: int = 1, per_page: int = 50, locke
         stmt = stmt.where((Employee.locked_until > locked_at) | (Employee.mfa_locked_until > locked_at))
     needle = search_key(query or "")
     if needle:
-        stmt = stmt.where(Employee.search_text.contains(needle, autoescape=True))
+        stmt = stmt.where(contains_text(Employee.search_text, needle))
     result = db.paginate(stmt, page=min(max(page, 1), MAX_PAGE), per_page=per_page, error_out=False,
                          max_per_page=100)
     if result.items:

@@ -4,10 +4,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
+from portal.models.dialect_only import include_in_schema_comparison
+
 
 def _differences(db):
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                         "include_object": include_in_schema_comparison})
         return compare_metadata(context, db.metadata)
 
 
