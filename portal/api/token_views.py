@@ -11,6 +11,8 @@ from portal.security.rate_limits import password_failures
 from portal.services import api_tokens
 from portal.services.api_tokens import ApiRefusal
 
+SENDING_METHODS = tuple(name for name, method in METHODS.items() if method.sends_code)
+
 
 def _method(data: dict[str, str]) -> str | None:
     """The `method` field, when sent: a known method name, and a sent code's with its `challenge`."""
@@ -42,6 +44,9 @@ def token():
 @password_failures
 def token_code():
     data = form_values("username", "password", "service", "method")
+    if data["method"] not in SENDING_METHODS:
+        raise ApiRefusal("invalidrequest", f"The field method must be one of {', '.join(SENDING_METHODS)}.", 400,
+                         field="method")
     sent = api_tokens.send_code(data["username"], data["password"], data["service"], data["method"],
                                 client_address())
     return jsonify(method=sent.method, sent_to=sent.sent_to, valid_minutes=sent.valid_minutes,

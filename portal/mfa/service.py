@@ -186,8 +186,11 @@ def new_code_challenge() -> tuple[str, str]:
     return challenge, challenge_binding(challenge)
 
 
+CHALLENGE_PREFIX = "challenge:"
+
+
 def challenge_binding(challenge: str) -> str:
-    return "challenge:" + hashlib.sha256(b"sent-code-challenge:" + challenge.encode()).hexdigest()[:54]
+    return CHALLENGE_PREFIX + hashlib.sha256(b"sent-code-challenge:" + challenge.encode()).hexdigest()[:54]
 
 
 def send_code(employee: Employee, method_name: str, binding: str) -> str:
@@ -205,14 +208,21 @@ def send_code(employee: Employee, method_name: str, binding: str) -> str:
 
 def _send(employee: Employee, method: str, purpose: str, binding: str, now: datetime) -> None:
     """Issue a code bound to this browser and deliver it; the code is committed before the
-    (possibly slow) delivery, so no transaction waits on the network, and voided if it fails."""
-    wait = sent_code.wait_before_next_send(employee.id, now)
+    (possibly slow) delivery, so no transaction waits on the network, and voided if it fails.
+
+    The send limit is counted after the new code is written and with the employee's row locked
+    (PostgreSQL; on SQLite the write holds the one write lock), so requests sent at the same
+    moment are counted one after the other, not each against the state before them."""
+    db.session.execute(db.select(Employee.id).where(Employee.id == employee.id).with_for_update())
+    cfg = mfa_settings.current().sent_code(method)
+    challenge, code = sent_code.issue(
+        employee.id, method, purpose, binding, cfg.length, timedelta(minutes=cfg.validity_minutes), now,
+        replaces_prefix=CHALLENGE_PREFIX if binding.startswith(CHALLENGE_PREFIX) else None)
+    db.session.flush()
+    wait = sent_code.wait_before_next_send(employee.id, now, excluding=challenge.id)
     if wait:
         db.session.rollback()
         raise CodeNotSent(wait, method)
-    cfg = mfa_settings.current().sent_code(method)
-    challenge, code = sent_code.issue(employee.id, method, purpose, binding, cfg.length,
-                                      timedelta(minutes=cfg.validity_minutes), now)
     db.session.commit()
     if not SENDERS[method].deliver(employee, code, cfg):
         challenge.closed_at = now

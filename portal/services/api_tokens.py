@@ -194,8 +194,12 @@ def send_code(username: str, password: str, service_name: str, method: str, addr
     refusal = method_refusal(employee, method)
     if refusal is not None:
         raise _refuse("method not available", refusal, employee, service=service)
+    db.session.commit()  # what the password check changed (a rehash) stays, whatever the sending does
     challenge, binding = mfa.new_code_challenge()
-    sent_to, minutes = send_bound_code(employee, method, binding, now)
+    try:
+        sent_to, minutes = send_bound_code(employee, method, binding, now)
+    except ApiRefusal as refusal:
+        raise _refuse(refusal.errorcode, refusal, employee, service=service) from None
     return SentCode(method, sent_to, minutes, challenge)
 
 
@@ -208,11 +212,11 @@ def _second_factor(employee: Employee, otp: str | None, method: str | None, chal
     status = mfa.status(employee)
     if not status.must_use:
         return None
+    if not status.enrolled:  # no code would do: say what to do first
+        raise _signup_required(employee, service)
     if not (otp or "").strip():
         raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403, methods=_methods(employee)),
                       employee, service=service)
-    if not status.enrolled:
-        raise _signup_required(employee, service)
     if method:
         result = mfa.verify(employee, method, otp.strip(), address, commit=False,
                             binding=mfa.challenge_binding(challenge or ""))

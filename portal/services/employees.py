@@ -140,15 +140,14 @@ def update_employee(employee: Employee, changes: dict[str, Any], actor: Employee
         return diff
     if "username" in diff and username_taken(changes["username"], except_id=employee.id):
         raise EmployeeRuleError("username", "This username is already in use.")
-    losing_admin = employee.is_administrator and employee.active and (
-        changes.get("status_level", employee.status_level) < StatusLevel.ADMINISTRATOR
-        or not changes.get("active", employee.active)
-    )
-    if losing_admin:
+    # Any change of status or Active is checked, not only one that takes an administrator away by
+    # the employee as this request loaded it: a concurrent edit may have changed them since.
+    may_lose_admin = "status_level" in diff or "active" in diff
+    if may_lose_admin:
         _lock_active_administrators()
     for key, value in diff.items():
         setattr(employee, key, value["new"])
-    if losing_admin:
+    if may_lose_admin:
         # Counted after the change is written: on SQLite the write holds the database's one write
         # lock, on PostgreSQL the rows locked above, so a concurrent edit is counted too.
         db.session.flush()

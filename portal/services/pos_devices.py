@@ -186,6 +186,7 @@ def send_link_code(username: str, password: str, terminal_key: str, method: str,
     if method not in mfa.sending_methods(employee):
         raise PosRefusal("methodnotavailable", "A code cannot be sent to you that way.", 400, "otp",
                          methods=[m.name for m in mfa.methods_for(employee)])
+    db.session.commit()  # what the password check changed (a rehash) stays, whatever the sending does
     challenge, binding = mfa.new_code_challenge()
     try:
         sent_to = mfa.send_code(employee, method, binding)

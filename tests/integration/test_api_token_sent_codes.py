@@ -119,8 +119,10 @@ def test_a_method_the_employee_cannot_use_is_refused_with_the_ones_they_can(db, 
     sms = send(client, method="sms")
     assert sms.status_code == 400 and sms.json["errorcode"] == "methodnotavailable"
     assert sms.json["field"] == "method" and sms.json["methods"] == ["email", "recovery"]
-    totp = send(client, method="totp")
-    assert totp.status_code == 400 and totp.json["errorcode"] == "methodnotavailable"
+    for method in ("totp", "carrier pigeon"):  # not a method that sends: refused before the password is checked
+        wrong = send(client, method=method, password="not the password")
+        assert wrong.status_code == 400 and wrong.json["errorcode"] == "invalidrequest"
+        assert wrong.json["field"] == "method"
     assert smtp_server == []
 
 
@@ -149,6 +151,70 @@ def test_an_employee_who_must_sign_up_first_is_told_so(db, client, email_ann, ma
     response = send(client, username="bob")
     assert response.status_code == 403 and response.json["errorcode"] == "mfarequired"
     assert response.json["hint"] == "Sign up for MFA in the back office first." and smtp_server == []
+    asked = call(client, username="bob")  # the token itself, without a code: the same way forward
+    assert asked.status_code == 403 and asked.json["hint"] == "Sign up for MFA in the back office first."
+
+
+def test_a_new_code_voids_the_one_sent_before(db, client, email_ann, smtp_server, frozen_clock):
+    first = send(client).json
+    first_code = last_code(smtp_server)
+    frozen_clock.advance(timedelta(seconds=31))
+    second = send(client).json
+    assert second["challenge"] != first["challenge"]
+    voided = call(client, otp=first_code, method="email", challenge=first["challenge"])
+    assert voided.status_code == 401 and voided.json["errorcode"] == "invalidotp"
+    # the second code, tried with the first client's challenge: refused too
+    crossed = call(client, otp=last_code(smtp_server), method="email", challenge=first["challenge"])
+    assert crossed.status_code == 401
+    assert call(client, otp=last_code(smtp_server), method="email", challenge=second["challenge"]).status_code == 200
+
+
+def test_a_code_sent_to_a_browser_sign_in_gets_no_token(app, db, client, email_ann, smtp_server):
+    from tests.conftest import log_in, post_form
+
+    browser = app.test_client()
+    log_in(browser, "ann")
+    post_form(browser, "/login/send", {"method": "email"}, form_url="/login/verify")
+    browser_code = last_code(smtp_server)
+    for challenge in ("", "x" * 43):
+        refused = call(client, otp=browser_code, method="email", challenge=challenge or None)
+        assert refused.status_code in (400, 401)
+    assert db.session.scalars(db.select(ApiToken)).all() == []
+
+
+@pytest.mark.parametrize("callers", [6])
+def test_codes_asked_for_at_the_same_moment_are_sent_once(app, db, email_ann, smtp_server, monkeypatch, callers):
+    """The send limit (one per 30 s) holds for requests that arrive together: each counts the
+    others' codes, not the state before them. The count is slowed down to widen the window."""
+    import threading
+    import time
+
+    from portal.mfa.providers import sent_code as sent_code_module
+
+    counted = sent_code_module.wait_before_next_send
+
+    def slow_count(*args, **kwargs):
+        time.sleep(0.2)
+        return counted(*args, **kwargs)
+
+    monkeypatch.setattr(sent_code_module, "wait_before_next_send", slow_count)
+    barrier = threading.Barrier(callers)
+    statuses = []
+
+    def ask():
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(send(client).status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200] + [429] * (callers - 1)
+    assert len(smtp_server) == 1
+    refused = [e for e in events(db, "api.token_refused") if e.details["reason"] == "codealreadysent"]
+    assert len(refused) == callers - 1
 
 
 @pytest.fixture

@@ -490,8 +490,9 @@ def test_last_active_administrator_cannot_be_demoted_or_deactivated(
 def test_two_administrators_taking_each_other_away_at_once_leave_one(app, make_employee, db, monkeypatch,
                                                                       overrides):
     """Ann and Bob, the only administrators, each demote (or deactivate) the other at the same moment.
-    Ann's save is held just before its commit, after her check passed; Bob's edit comes meanwhile and
-    must count Ann's change, not the state before it."""
+    Ann's save is held just before its commit, after her check passed, until Bob's edit has reached
+    the administrators' lock; Bob's edit must count Ann's change, not the state before it. (On SQLite
+    the database's one write lock serialises the two without the row lock; PostgreSQL needs it.)"""
     ann = make_employee(username="ann", status_level=9)
     bob = make_employee(username="bob", status_level=9)
     requests = {}
@@ -500,16 +501,24 @@ def test_two_administrators_taking_each_other_away_at_once_leave_one(app, make_e
         assert log_in(client, actor).status_code == 302
         url = f"/employees/{subject.id}"
         requests[actor] = (client, url, {"csrf_token": csrf_token(client, url), **edit_form(subject, **overrides)})
-    ann_is_saving = threading.Event()
+    ann_is_saving, bob_is_counting = threading.Event(), threading.Event()
     record_event = employee_service.record_event
+    lock_administrators = employee_service._lock_active_administrators
 
     def held_for_ann(name, **kwargs):
         if threading.current_thread().name == "ann":
             ann_is_saving.set()
-            time.sleep(0.5)
+            assert bob_is_counting.wait(10), "Bob's edit never reached the administrators' lock"
+            time.sleep(0.2)  # Bob's lock (or, on SQLite, his write) is waiting on Ann's transaction now
         return record_event(name, **kwargs)
 
+    def marked_for_bob():
+        if threading.current_thread().name == "bob":
+            bob_is_counting.set()
+        return lock_administrators()
+
     monkeypatch.setattr(employee_service, "record_event", held_for_ann)
+    monkeypatch.setattr(employee_service, "_lock_active_administrators", marked_for_bob)
     statuses = {}
 
     def edit(actor):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from portal.extensions import db
 from portal.models import MfaChallenge
@@ -31,12 +31,15 @@ def new_code(length: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(length))
 
 
-def wait_before_next_send(employee_id: int, now: datetime) -> int:
-    """Seconds until this employee may be sent another code (0: now): one per 30 s, five per 15 min."""
-    recent = list(db.session.scalars(
-        db.select(MfaChallenge.created_at)
-        .where(MfaChallenge.employee_id == employee_id, MfaChallenge.created_at > now - WINDOW)
-        .order_by(MfaChallenge.created_at.desc())))
+def wait_before_next_send(employee_id: int, now: datetime, excluding: int | None = None) -> int:
+    """Seconds until this employee may be sent another code (0: now): one per 30 s, five per 15 min.
+    `excluding`: the code being sent now, already written."""
+    query = (db.select(MfaChallenge.created_at)
+             .where(MfaChallenge.employee_id == employee_id, MfaChallenge.created_at > now - WINDOW)
+             .order_by(MfaChallenge.created_at.desc()))
+    if excluding is not None:
+        query = query.where(MfaChallenge.id != excluding)
+    recent = list(db.session.scalars(query))
     waits = [0.0]
     if recent:
         waits.append((recent[0] + RESEND_GAP - now).total_seconds())
@@ -46,12 +49,17 @@ def wait_before_next_send(employee_id: int, now: datetime) -> int:
 
 
 def issue(employee_id: int, method: str, purpose: str, binding: str, length: int,
-          validity: timedelta, now: datetime) -> tuple[MfaChallenge, str]:
-    """A new code for this browser; any earlier open code of the same kind is voided."""
+          validity: timedelta, now: datetime, replaces_prefix: str | None = None) -> tuple[MfaChallenge, str]:
+    """A new code for this browser; any earlier open code of the same kind is voided, and with
+    `replaces_prefix` also those whose binding starts with it (clients known only by a challenge,
+    each with a new one: the newest code sent to them is the one that works)."""
+    replaced = MfaChallenge.binding == binding
+    if replaces_prefix:
+        replaced = or_(replaced, MfaChallenge.binding.startswith(replaces_prefix, autoescape=True))
     db.session.execute(
         update(MfaChallenge)
-        .where(MfaChallenge.employee_id == employee_id, MfaChallenge.method == method,
-               MfaChallenge.binding == binding, MfaChallenge.closed_at.is_(None))
+        .where(MfaChallenge.employee_id == employee_id, MfaChallenge.method == method, replaced,
+               MfaChallenge.closed_at.is_(None))
         .values(closed_at=now)
     )
     code = new_code(length)
