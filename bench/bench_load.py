@@ -766,6 +766,9 @@ def machine() -> str:
 
 
 def main() -> None:
+    # Line by line even into a file: a process forked while a block of the report sat in the buffer
+    # would write that block a second time.
+    sys.stdout.reconfigure(line_buffering=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4], help="worker counts (default 2 4)")
     parser.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
