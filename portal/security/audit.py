@@ -45,6 +45,7 @@ EVENT_LABELS = {
     "api.token_refused": "API token refused",
     "api.token_revoked": "API token revoked",
     "api.tokens_revoked": "API tokens revoked",
+    "api.out_of_scope": "API call outside its service's scopes",
     "pos.terminal_created": "POS terminal created",
     "pos.terminal_changed": "POS terminal changed",
     "pos.terminal_linked": "POS terminal linked to a device",
