@@ -178,19 +178,32 @@ def sending_methods(employee: Employee) -> list[str]:
     return [m.name for m in methods_for(employee) if m.sends_code]
 
 
-def new_code_challenge() -> tuple[str, str]:
-    """For a client without a sign-in of its own in the portal (an API client, a POS device being
-    linked): a random challenge it sends back with the code, and the binding to send the code
-    with (a digest: whoever reads the database cannot use it)."""
+# Clients known only by a challenge they send back with the code, one kind per place that sends
+# codes this way; a code works only where it was asked for, and a new one voids the earlier ones
+# of its kind. (Browsers and API tokens bind codes to their session or token instead.)
+TOKEN_CODE = "token-code"  # noqa: S105 - a name, not a secret: POST /api/token/code, for POST /api/token
+POS_LINK = "pos-link"  # the Web POS link popup
+CHALLENGE_KINDS = (TOKEN_CODE, POS_LINK)
+
+
+def new_code_challenge(kind: str) -> tuple[str, str]:
+    """A random challenge for the client to send back with the code, and the binding to send the
+    code with (a digest: whoever reads the database cannot use it)."""
     challenge = secrets.token_urlsafe(32)
-    return challenge, challenge_binding(challenge)
+    return challenge, challenge_binding(kind, challenge)
 
 
-CHALLENGE_PREFIX = "challenge:"
+def challenge_binding(kind: str, challenge: str) -> str:
+    if kind not in CHALLENGE_KINDS:
+        raise ValueError(f"unknown kind of code challenge {kind!r}")
+    return f"{kind}:" + hashlib.sha256(b"sent-code-challenge:" + challenge.encode()).hexdigest()[:52]
 
 
-def challenge_binding(challenge: str) -> str:
-    return CHALLENGE_PREFIX + hashlib.sha256(b"sent-code-challenge:" + challenge.encode()).hexdigest()[:54]
+def _lock_employee(employee: Employee) -> None:
+    """Take the employee's row lock (PostgreSQL) before touching their sent codes: sending and
+    checking a code take the employee's row and the code's row in this one order, so they never
+    wait on each other in a circle."""
+    db.session.execute(db.select(Employee.id).where(Employee.id == employee.id).with_for_update())
 
 
 def send_code(employee: Employee, method_name: str, binding: str) -> str:
@@ -213,11 +226,12 @@ def _send(employee: Employee, method: str, purpose: str, binding: str, now: date
     The send limit is counted after the new code is written and with the employee's row locked
     (PostgreSQL; on SQLite the write holds the one write lock), so requests sent at the same
     moment are counted one after the other, not each against the state before them."""
-    db.session.execute(db.select(Employee.id).where(Employee.id == employee.id).with_for_update())
+    _lock_employee(employee)
     cfg = mfa_settings.current().sent_code(method)
+    kind = binding.partition(":")[0]
     challenge, code = sent_code.issue(
         employee.id, method, purpose, binding, cfg.length, timedelta(minutes=cfg.validity_minutes), now,
-        replaces_prefix=CHALLENGE_PREFIX if binding.startswith(CHALLENGE_PREFIX) else None)
+        replaces_prefix=f"{kind}:" if kind in CHALLENGE_KINDS else None)
     db.session.flush()
     wait = sent_code.wait_before_next_send(employee.id, now, excluding=challenge.id)
     if wait:
@@ -303,6 +317,8 @@ def verify(employee: Employee, method_name: str, code: str, address: str | None 
     if employee.is_second_step_locked(now):
         return Verification(False, locked_until=employee.mfa_locked_until)
     method = METHODS.get(method_name)
+    if method is not None and method.sends_code:
+        _lock_employee(employee)  # before the code's row, as _send takes them
     if method is None or not code or not method.available(employee) or not method.check(employee, code, now, binding):
         return Verification(False, locked_until=_register_failure(employee, now, method_name, address))
     lockout.clear(employee, lockout.SECOND_STEP)

@@ -195,7 +195,7 @@ def send_code(username: str, password: str, service_name: str, method: str, addr
     if refusal is not None:
         raise _refuse("method not available", refusal, employee, service=service)
     db.session.commit()  # what the password check changed (a rehash) stays, whatever the sending does
-    challenge, binding = mfa.new_code_challenge()
+    challenge, binding = mfa.new_code_challenge(mfa.TOKEN_CODE)
     try:
         sent_to, minutes = send_bound_code(employee, method, binding, now)
     except ApiRefusal as refusal:
@@ -219,7 +219,7 @@ def _second_factor(employee: Employee, otp: str | None, method: str | None, chal
                       employee, service=service)
     if method:
         result = mfa.verify(employee, method, otp.strip(), address, commit=False,
-                            binding=mfa.challenge_binding(challenge or ""))
+                            binding=mfa.challenge_binding(mfa.TOKEN_CODE, challenge or ""))
     else:
         result = mfa.verify_typed_code(employee, otp, address, commit=False)
     if result.locked_until:

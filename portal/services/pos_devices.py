@@ -158,7 +158,7 @@ def _second_factor(employee: Employee, otp: str | None, method: str | None, chal
         raise PosRefusal("mfarequired", message, 401, "otp", methods=methods)
     if method:
         result = mfa.verify(employee, method, otp.strip(), address, commit=False,
-                            binding=mfa.challenge_binding(challenge or ""))
+                            binding=mfa.challenge_binding(mfa.POS_LINK, challenge or ""))
     else:
         result = mfa.verify_typed_code(employee, otp, address, commit=False)
     if not result.ok:
@@ -177,23 +177,30 @@ def send_link_code(username: str, password: str, terminal_key: str, method: str,
         raise _refuse_link("wrong login", wrong_login(), None, terminal_key)
     status = mfa.status(employee)
     if not status.must_use:
-        raise PosRefusal("mfanotrequired", "No one-time password is needed: link with your password.", 409, "otp")
+        raise _refuse_link("code not needed", PosRefusal(
+            "mfanotrequired", "No one-time password is needed: link with your password.", 409, "otp"),
+            employee, terminal_key)
     if not status.enrolled:
         raise _signup_first(employee, terminal_key)
     now = utcnow()
     if employee.is_second_step_locked(now):
-        raise PosRefusal("accountlocked", _too_many_codes(employee.mfa_locked_until), 403, "otp")
+        raise _refuse_link("second step locked", PosRefusal(
+            "accountlocked", _too_many_codes(employee.mfa_locked_until), 403, "otp"), employee, terminal_key)
     if method not in mfa.sending_methods(employee):
-        raise PosRefusal("methodnotavailable", "A code cannot be sent to you that way.", 400, "otp",
-                         methods=[m.name for m in mfa.methods_for(employee)])
+        raise _refuse_link("code method not available", PosRefusal(
+            "methodnotavailable", "A code cannot be sent to you that way.", 400, "otp",
+            methods=[m.name for m in mfa.methods_for(employee)]), employee, terminal_key)
     db.session.commit()  # what the password check changed (a rehash) stays, whatever the sending does
-    challenge, binding = mfa.new_code_challenge()
+    challenge, binding = mfa.new_code_challenge(mfa.POS_LINK)
     try:
         sent_to = mfa.send_code(employee, method, binding)
     except mfa.CodeNotSent as refusal:
         if refusal.wait:
-            raise PosRefusal("codealreadysent", refusal.message, 429, "otp", retry_after_seconds=refusal.wait) from None
-        raise PosRefusal("codenotsent", refusal.message, 502, "otp") from None
+            raise _refuse_link("code already sent", PosRefusal(
+                "codealreadysent", refusal.message, 429, "otp", retry_after_seconds=refusal.wait),
+                employee, terminal_key) from None
+        raise _refuse_link("code not sent", PosRefusal("codenotsent", refusal.message, 502, "otp"),
+                           employee, terminal_key) from None
     return SentLinkCode(method, sent_to, mfa.sent_code_validity_minutes(method), challenge)
 
 

@@ -94,3 +94,63 @@ def test_a_lock_another_worker_committed_after_this_request_loaded_the_employee_
                                      "WHERE id = :id"), {"until": until, "id": employee.id})
     result = mfa.verify(employee, "totp", "000000")
     assert not result.ok and result.locked_until == until
+
+
+def test_a_wrong_sent_code_and_a_new_send_at_the_same_moment_both_finish(app, db, make_employee, smtp_server,
+                                                                         frozen_clock, monkeypatch):
+    """Checking a sent code writes the code's row, then the employee's (the failure); sending one
+    writes the employee's row and the codes'. In opposite orders the two would wait on each other
+    and PostgreSQL would abort one (a 500). The check is held after writing the code's row until
+    the send is under way."""
+    import time
+
+    from portal.mfa.providers import sent_code
+    from portal.models import Employee
+    from tests.integration.test_email_otp import last_code
+
+    settings.save({"mfa.status": True, "mfa.methods.email": True, "mfa.failed_limit": 100})
+    ann = make_employee(username="ann", email="ann@example.com")
+    credential = mfa.prepare(ann, method="email", binding="signup")
+    mfa.activate(ann, credential.id, last_code(smtp_server), binding="signup")
+    frozen_clock.advance(timedelta(minutes=1))
+    _challenge, binding = mfa.new_code_challenge(mfa.POS_LINK)
+    mfa.send_code(ann, "email", binding)  # an open code for this client
+    frozen_clock.advance(timedelta(seconds=31))  # the next send is allowed
+    ann_id = ann.id
+    db.session.commit()
+
+    checked = sent_code.check
+    checking = threading.Event()
+
+    def held_check(*args, **kwargs):
+        result = checked(*args, **kwargs)  # the code's row is written (and locked) now
+        if threading.current_thread().name == "verify":
+            checking.set()
+            time.sleep(0.5)
+        return result
+
+    monkeypatch.setattr(sent_code, "check", held_check)
+    outcomes, errors = {}, []
+
+    def verify():
+        with app.app_context():
+            try:
+                outcomes["verify"] = mfa.verify(db.session.get(Employee, ann_id), "email", "000000", binding=binding)
+            except Exception as error:  # noqa: BLE001 - what the request would have answered with a 500
+                errors.append(error)
+
+    def send():
+        assert checking.wait(10)
+        with app.app_context():
+            try:
+                outcomes["send"] = mfa.send_code(db.session.get(Employee, ann_id), "email", binding)
+            except Exception as error:  # noqa: BLE001
+                errors.append(error)
+
+    threads = [threading.Thread(target=verify, name="verify"), threading.Thread(target=send, name="send")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert outcomes["verify"].ok is False and outcomes["send"] == "a•••@example.com"

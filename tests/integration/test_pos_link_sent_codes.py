@@ -97,3 +97,22 @@ def test_a_sent_code_without_its_challenge_or_an_unknown_method_is_a_bad_request
     response = link(client, username="mona", otp="123456", **extra)
     assert response.status_code == 400 and response.json["errorcode"] == "invalidrequest"
     assert response.json["field"] == "otp"
+
+
+def test_a_code_sent_to_the_link_popup_gets_no_api_token(db, client, mona, smtp_server):
+    settings.save({"mfa.mobile_app": True})
+    sent = send(client).json
+    code = last_code(smtp_server)
+    token = client.post("/api/token", json={"username": "mona", "password": PASSWORD, "service": "mobile_app",
+                                            "otp": code, "method": "email", "challenge": sent["challenge"]})
+    assert token.status_code == 401 and token.json["errorcode"] == "invalidotp"
+    # it still links the device it was sent for (a wrong code elsewhere does not void it)
+    assert link(client, username="mona", otp=code, method="email", challenge=sent["challenge"]).status_code == 200
+
+
+def test_send_refusals_are_audited(db, client, mona, make_employee, smtp_server):
+    assert send(client).status_code == 200
+    assert send(client).status_code == 429
+    assert send(client, method="sms").status_code == 400
+    reasons = [e.details["reason"] for e in events(db, "pos.link_failed")]
+    assert reasons == ["code already sent", "code method not available"]

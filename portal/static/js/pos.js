@@ -181,15 +181,14 @@
     recovery: "one of your recovery codes"
   };
   var sentCode = null;  // {method, challenge} once "Send code by …" has sent one
+  var DEFAULT_OTP_HELP = el("pos-link-otp-help").textContent;
 
   /** Say which codes this employee can use, and offer to send one where that is a way. */
   function offerMethods(methods) {
     var words = methods.filter(function (name) { return METHOD_WORDS[name]; })
       .map(function (name) { return METHOD_WORDS[name]; });
-    if (words.length) {
-      var text = words.length > 1 ? words.slice(0, -1).join(", ") + ", or " + words[words.length - 1] : words[0];
-      el("pos-link-otp-help").textContent = text.charAt(0).toUpperCase() + text.slice(1) + ".";
-    }
+    var text = words.length > 1 ? words.slice(0, -1).join(", ") + ", or " + words[words.length - 1] : words[0];
+    el("pos-link-otp-help").textContent = text ? text.charAt(0).toUpperCase() + text.slice(1) + "." : DEFAULT_OTP_HELP;
     SENDING_METHODS.forEach(function (name) { el("pos-link-send-" + name).hidden = methods.indexOf(name) < 0; });
   }
 
@@ -233,6 +232,8 @@
     forgetSentCode();
     el("pos-link-otp").focus();
   });
+  // A code sent to one employee is no use to another: a new username forgets it.
+  el("pos-link-username").addEventListener("input", forgetSentCode);
 
   /** Nothing works until the device is linked: the popup stays until it is. */
   function openLinkPopup(message) {
