@@ -313,7 +313,7 @@ def measure(app, n: int, show_plans: bool) -> None:
         if median >= TARGET_MS or show_plans:
             slow.append((label, url))
     for label, url in slow:
-        print(f"\n  {label}: {url}  (slowest statements, with EXPLAIN QUERY PLAN)")
+        print(f"\n  {label}: {url}  (slowest statements, with their query plans)")
         explain(app, lambda url=url: client.get(url))
 
 

@@ -414,7 +414,7 @@ def measure(app, n: int, show_plans: bool) -> None:
     print("-" * len(header))
     plans = time_pages(admin, pages, n, show_plans) + time_device_calls(device, n, show_plans)
     for plan in plans:
-        print(f"\n  {plan.label}  (slowest statements, with EXPLAIN QUERY PLAN)")
+        print(f"\n  {plan.label}  (slowest statements, with their query plans)")
         explain(app, plan.send, top=plan.top, min_ms=plan.min_ms, table=plan.table)
 
 

@@ -155,8 +155,11 @@ def mfa_send(employee: Employee):
     refusal = api_tokens.method_refusal(employee, data["method"])
     if refusal is not None:
         raise refusal
-    sent_to, minutes = api_tokens.send_bound_code(employee, data["method"], _binding(), now)
-    return jsonify(method=data["method"], sent_to=sent_to, valid_minutes=minutes)
+    try:
+        sent_to = mfa.send_code(employee, data["method"], _binding())
+    except mfa.CodeNotSent as not_sent:
+        raise api_tokens.not_sent_refusal(not_sent, now) from None
+    return jsonify(method=data["method"], sent_to=sent_to, valid_minutes=mfa.sent_code_validity_minutes(data["method"]))
 
 
 @bp.post("/mfa/verify")

@@ -173,6 +173,11 @@ def sent_code_validity_minutes(method: str) -> int:
     return mfa_settings.current().sent_code(method).validity_minutes
 
 
+def method_names(employee: Employee) -> list[str]:
+    """The names of the methods this employee can use now, in METHODS' order."""
+    return [m.name for m in methods_for(employee)]
+
+
 def sending_methods(employee: Employee) -> list[str]:
     """The methods by which this employee can be sent a sign-in code now (email, SMS)."""
     return [m.name for m in methods_for(employee) if m.sends_code]
@@ -186,11 +191,20 @@ POS_LINK = "pos-link"  # the Web POS link popup
 CHALLENGE_KINDS = (TOKEN_CODE, POS_LINK)
 
 
-def new_code_challenge(kind: str) -> tuple[str, str]:
-    """A random challenge for the client to send back with the code, and the binding to send the
-    code with (a digest: whoever reads the database cannot use it)."""
+@dataclass(frozen=True)
+class SentCode:
+    method: str
+    sent_to: str  # masked
+    valid_minutes: int
+    challenge: str  # the client sends it back with the code; only its digest is stored
+
+
+def send_challenge_code(employee: Employee, method_name: str, kind: str) -> SentCode:
+    """send_code for a client of this kind: the code is bound to a new random challenge (stored as
+    a digest: whoever reads the database cannot use it). Raises CodeNotSent as send_code does."""
     challenge = secrets.token_urlsafe(32)
-    return challenge, challenge_binding(kind, challenge)
+    sent_to = send_code(employee, method_name, challenge_binding(kind, challenge))
+    return SentCode(method_name, sent_to, sent_code_validity_minutes(method_name), challenge)
 
 
 def challenge_binding(kind: str, challenge: str) -> str:

@@ -82,14 +82,6 @@ def _refuse(reason: str, refusal: ApiRefusal, employee: Employee | None = None, 
     return refusal
 
 
-@dataclass(frozen=True)
-class SentCode:
-    method: str
-    sent_to: str  # masked
-    valid_minutes: int
-    challenge: str  # sent back with the code; only its digest is stored (as the code's binding)
-
-
 def _password_then_service(username: str, password: str, service_name: str | None) -> tuple[Employee, str]:
     """The password first (so that service names tell nothing to someone without one), then the service."""
     employee = authenticate(username, password)  # counts failures and locks, audits signin.failed
@@ -133,10 +125,6 @@ def session_mark(employee: Employee) -> str:
     return hashlib.sha256(b"api-token-session:" + employee.session_token.encode()).hexdigest()[:16]
 
 
-def _methods(employee: Employee) -> list[str]:
-    return [method.name for method in mfa.methods_for(employee)]
-
-
 def _required_second_step(employee: Employee, service: str) -> None:
     """Refuse unless the employee can give a second factor here: MFA must be asked of the app and
     of this employee (else there is nothing to send), and they must have signed up."""
@@ -166,24 +154,18 @@ def method_refusal(employee: Employee, method: str) -> ApiRefusal | None:
     if method in mfa.sending_methods(employee):
         return None
     return ApiRefusal("methodnotavailable", "This employee cannot be sent a code that way.", 400, field="method",
-                      methods=_methods(employee))
+                      methods=mfa.method_names(employee))
 
 
-def send_bound_code(employee: Employee, method: str, binding: str, now) -> tuple[str, int]:
-    """Send a sign-in code by email or SMS that works only with `binding`; returns where it went
-    (masked) and for how many minutes it is valid. The browser sign-in's send limits apply."""
-    try:
-        sent_to = mfa.send_code(employee, method, binding)
-    except mfa.CodeNotSent as refusal:
-        if refusal.wait:
-            raise ApiRefusal("codealreadysent", refusal.message, 429,
-                             retry_after=(now + timedelta(seconds=refusal.wait)).isoformat(timespec="seconds") + "Z"
-                             ) from None
-        raise ApiRefusal("codenotsent", refusal.message, 502) from None
-    return sent_to, mfa.sent_code_validity_minutes(method)
+def not_sent_refusal(not_sent: mfa.CodeNotSent, now) -> ApiRefusal:
+    """The API's answer when a code could not be sent: the send limit (429), or delivery (502)."""
+    if not_sent.wait:
+        return ApiRefusal("codealreadysent", not_sent.message, 429,
+                          retry_after=(now + timedelta(seconds=not_sent.wait)).isoformat(timespec="seconds") + "Z")
+    return ApiRefusal("codenotsent", not_sent.message, 502)
 
 
-def send_code(username: str, password: str, service_name: str, method: str, address: str) -> SentCode:
+def send_code(username: str, password: str, service_name: str, method: str, address: str) -> mfa.SentCode:
     """POST /api/token/code: send a sign-in code by email or SMS to an employee who must give a
     second factor for this service. The code only works with the challenge returned here."""
     employee, service = _password_then_service(username, password, service_name)
@@ -195,12 +177,11 @@ def send_code(username: str, password: str, service_name: str, method: str, addr
     if refusal is not None:
         raise _refuse("method not available", refusal, employee, service=service)
     db.session.commit()  # what the password check changed (a rehash) stays, whatever the sending does
-    challenge, binding = mfa.new_code_challenge(mfa.TOKEN_CODE)
     try:
-        sent_to, minutes = send_bound_code(employee, method, binding, now)
-    except ApiRefusal as refusal:
+        return mfa.send_challenge_code(employee, method, mfa.TOKEN_CODE)
+    except mfa.CodeNotSent as not_sent:
+        refusal = not_sent_refusal(not_sent, now)
         raise _refuse(refusal.errorcode, refusal, employee, service=service) from None
-    return SentCode(method, sent_to, minutes, challenge)
 
 
 def _second_factor(employee: Employee, otp: str | None, method: str | None, challenge: str | None, address: str,
@@ -215,7 +196,7 @@ def _second_factor(employee: Employee, otp: str | None, method: str | None, chal
     if not status.enrolled:  # no code would do: say what to do first
         raise _signup_required(employee, service)
     if not (otp or "").strip():
-        raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403, methods=_methods(employee)),
+        raise _refuse("mfa required", ApiRefusal("mfarequired", MFA_REQUIRED, 403, methods=mfa.method_names(employee)),
                       employee, service=service)
     if method:
         result = mfa.verify(employee, method, otp.strip(), address, commit=False,

@@ -43,14 +43,6 @@ class PosRefusal(Exception):
         self.extra = extra  # more members of the JSON answer (methods, retry_after)
 
 
-@dataclass(frozen=True)
-class SentLinkCode:
-    method: str
-    sent_to: str  # masked
-    valid_minutes: int
-    challenge: str  # sent back with the code; the code works with no other
-
-
 def wrong_login() -> PosRefusal:
     return PosRefusal("invalidlogin", "Wrong username or password.", 401, "password")
 
@@ -151,7 +143,7 @@ def _second_factor(employee: Employee, otp: str | None, method: str | None, chal
     if not status.enrolled:
         raise _signup_first(employee, terminal_key)
     if not (otp or "").strip():
-        methods = [m.name for m in mfa.methods_for(employee)]
+        methods = mfa.method_names(employee)
         message = ("Enter the one-time password from your authenticator app (or a recovery code)."
                    if "totp" in methods else "Have a one-time password sent to you below, then enter it here "
                    "(or a recovery code).")
@@ -168,7 +160,7 @@ def _second_factor(employee: Employee, otp: str | None, method: str | None, chal
     return result
 
 
-def send_link_code(username: str, password: str, terminal_key: str, method: str, address: str) -> SentLinkCode:
+def send_link_code(username: str, password: str, terminal_key: str, method: str, address: str) -> mfa.SentCode:
     """The link popup's "Send code by email/SMS": after the password, to an employee who must give
     a second factor to link and can be sent one that way; the browser sign-in's send limits apply.
     Nothing about terminals is said here (the key is only kept, as a fingerprint, in the audit)."""
@@ -189,11 +181,10 @@ def send_link_code(username: str, password: str, terminal_key: str, method: str,
     if method not in mfa.sending_methods(employee):
         raise _refuse_link("code method not available", PosRefusal(
             "methodnotavailable", "A code cannot be sent to you that way.", 400, "otp",
-            methods=[m.name for m in mfa.methods_for(employee)]), employee, terminal_key)
+            methods=mfa.method_names(employee)), employee, terminal_key)
     db.session.commit()  # what the password check changed (a rehash) stays, whatever the sending does
-    challenge, binding = mfa.new_code_challenge(mfa.POS_LINK)
     try:
-        sent_to = mfa.send_code(employee, method, binding)
+        return mfa.send_challenge_code(employee, method, mfa.POS_LINK)
     except mfa.CodeNotSent as refusal:
         if refusal.wait:
             raise _refuse_link("code already sent", PosRefusal(
@@ -201,7 +192,6 @@ def send_link_code(username: str, password: str, terminal_key: str, method: str,
                 employee, terminal_key) from None
         raise _refuse_link("code not sent", PosRefusal("codenotsent", refusal.message, 502, "otp"),
                            employee, terminal_key) from None
-    return SentLinkCode(method, sent_to, mfa.sent_code_validity_minutes(method), challenge)
 
 
 def linked_terminal(terminal_key: str | None, device_token: str | None) -> PosTerminal | None:

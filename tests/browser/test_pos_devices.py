@@ -13,6 +13,7 @@ from portal.models import PosClientLog
 from portal.services import terminals
 from portal.services.terminals import TerminalData
 from tests.authenticator import totp_code
+from tests.integration.test_email_otp import last_code, signed_up_by_email
 from tests.integration.test_page_markup import assert_well_formed
 
 pytestmark = pytest.mark.browser
@@ -283,14 +284,9 @@ def mona(make_employee, smtp_server, at_noon):
     """Mona, a manager signed up for MFA by email only (no authenticator app); returns her recovery codes."""
     settings.save({"mfa.status": True, "mfa.mode": "optional", "mfa.methods.email": True})
     employee = make_employee(username="mona", full_name="Mona Manager", status_level=5, email="mona@example.com")
-    credential = mfa.prepare(employee, method="email", binding="signup-browser")
-    codes = mfa.activate(employee, credential.id, emailed_code(smtp_server), binding="signup-browser")
+    codes = signed_up_by_email(employee, smtp_server)
     at_noon.advance(timedelta(minutes=1))
     return codes
-
-
-def emailed_code(mailbox) -> str:
-    return re.search(r"code is (\d+)\.", mailbox[-1].get_content()).group(1)
 
 
 def send_code_by_email(device):
@@ -315,7 +311,7 @@ def test_an_employee_with_email_codes_links_with_a_code_sent_from_the_popup(new_
     expect(popup.get_by_role("status")).to_have_text("We sent a code to m•••@example.com. It is valid for 5 minutes.")
     expect(otp).to_be_focused()
     assert smtp_server[-1]["To"] == "mona@example.com"
-    otp.fill(emailed_code(smtp_server))
+    otp.fill(last_code(smtp_server))
     assert press_link(device).status == 200
     expect(login_window(device)).to_be_visible()
 

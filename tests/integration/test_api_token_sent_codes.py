@@ -10,7 +10,7 @@ from portal import settings
 from portal.mfa import service as mfa
 from portal.models import ApiToken, AuditEvent, MfaChallenge
 from portal.services.api_tokens import MFA_REQUIRED, issue_token
-from tests.integration.test_email_otp import last_code
+from tests.integration.test_email_otp import last_code, signed_up_by_email
 from tests.integration.test_sms_gateway import Gateway, configure
 from tests.integration.test_sms_otp import NUMBER, sent_code
 
@@ -36,9 +36,7 @@ def email_ann(db, make_employee, smtp_server, frozen_clock):
     settings.save({"mfa.status": True, "mfa.mode": "optional", "mfa.mobile_app": True, "mfa.methods.email": True,
                    "mfa.failed_limit": 5})
     ann = make_employee(username="ann", email="ann@example.com")
-    credential = mfa.prepare(ann, method="email", binding="signup-browser")
-    assert mfa.activate(ann, credential.id, last_code(smtp_server), binding="signup-browser")
-    smtp_server.clear()
+    signed_up_by_email(ann, smtp_server)
     frozen_clock.advance(timedelta(minutes=1))
     return ann
 

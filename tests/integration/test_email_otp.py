@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from portal import settings
+from portal.mfa import service as mfa
 from portal.mfa.methods import active_credentials
 from tests.conftest import log_in, post_form
 
@@ -19,6 +20,16 @@ def email_mfa(db):
 
 def last_code(smtp_server) -> str:
     return CODE_RE.search(smtp_server[-1].get_content()).group(1)
+
+
+def signed_up_by_email(employee, smtp_server) -> list[str]:
+    """Sign the employee up for email codes through the MFA service, as the Signup popup does,
+    and empty the mailbox; returns the recovery codes."""
+    credential = mfa.prepare(employee, method="email", binding="signup-browser")
+    codes = mfa.activate(employee, credential.id, last_code(smtp_server), binding="signup-browser")
+    assert codes
+    smtp_server.clear()
+    return codes
 
 
 def sign_up_by_email(client, smtp_server):

@@ -106,15 +106,14 @@ def test_a_wrong_sent_code_and_a_new_send_at_the_same_moment_both_finish(app, db
 
     from portal.mfa.providers import sent_code
     from portal.models import Employee
-    from tests.integration.test_email_otp import last_code
+    from tests.integration.test_email_otp import signed_up_by_email
 
     settings.save({"mfa.status": True, "mfa.methods.email": True, "mfa.failed_limit": 100})
     ann = make_employee(username="ann", email="ann@example.com")
-    credential = mfa.prepare(ann, method="email", binding="signup")
-    mfa.activate(ann, credential.id, last_code(smtp_server), binding="signup")
+    signed_up_by_email(ann, smtp_server)
     frozen_clock.advance(timedelta(minutes=1))
-    _challenge, binding = mfa.new_code_challenge(mfa.POS_LINK)
-    mfa.send_code(ann, "email", binding)  # an open code for this client
+    sent = mfa.send_challenge_code(ann, "email", mfa.POS_LINK)  # an open code for this client
+    binding = mfa.challenge_binding(mfa.POS_LINK, sent.challenge)
     frozen_clock.advance(timedelta(seconds=31))  # the next send is allowed
     ann_id = ann.id
     db.session.commit()

@@ -7,9 +7,8 @@ from datetime import timedelta
 import pytest
 
 from portal import settings
-from portal.mfa import service as mfa
 from portal.models import PosTerminal
-from tests.integration.test_email_otp import last_code
+from tests.integration.test_email_otp import last_code, signed_up_by_email
 from tests.integration.test_pos_calls import PASSWORD, call, events, link, make_terminal
 
 
@@ -24,9 +23,7 @@ def mona(db, make_employee, smtp_server, frozen_clock):
     settings.save({"mfa.status": True, "mfa.mode": "optional", "mfa.methods.email": True, "mfa.failed_limit": 5})
     make_terminal(db, "Till 1", "SHOP1-TILL1")
     employee = make_employee(username="mona", full_name="Mona Manager", status_level=5, email="mona@example.com")
-    credential = mfa.prepare(employee, method="email", binding="signup-browser")
-    assert mfa.activate(employee, credential.id, last_code(smtp_server), binding="signup-browser")
-    smtp_server.clear()
+    signed_up_by_email(employee, smtp_server)
     frozen_clock.advance(timedelta(minutes=1))
     return employee
 
